@@ -1,0 +1,59 @@
+# iolab: the user's verbs. `make lab-3` grades your lab-3 server; `make test`
+# runs the test suite. Everything installs itself (.venv, images) on first use.
+
+PY        ?= python3
+VENV      := .venv
+PYTHON    := $(VENV)/bin/python
+MODE      ?= docker
+OS        ?= linux
+SUBMISSION ?=
+EXERCISE  ?=
+MODEL     ?= select
+PORT      ?= 9000
+GRADE_ARGS = --mode $(MODE) --os $(OS) $(if $(SUBMISSION),--submission $(SUBMISSION)) \
+             $(if $(EXERCISE),--exercise $(EXERCISE))
+
+.PHONY: help venv images lab-% test test-fast lint serve clean
+
+help:
+	@echo "make lab-3 [SUBMISSION=path] [MODE=docker|local] [OS=linux|macos|windows]"
+	@echo "make test | make images | make serve MODEL=select | make clean"
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Builds every image the stack uses, with no registry: see docker/build-images.sh.
+images:
+	bash docker/build-images.sh
+
+lab-%: venv
+	@$(if $(filter docker,$(MODE)),bash docker/build-images.sh)
+	$(PYTHON) -m grader lab-$* $(GRADE_ARGS)
+
+test: venv
+	@if docker info >/dev/null 2>&1; then bash docker/build-images.sh; \
+	 elif [ "$$CI" = "true" ]; then echo "error: CI=true but no Docker engine is running" >&2; exit 2; fi
+	$(PYTHON) -m pytest
+
+test-fast: venv
+	$(PYTHON) -m pytest -m "not docker"
+
+lint: venv
+	$(VENV)/bin/ruff check grader servers tests labs
+
+# Start one reference server alone on loopback, to poke with `nc localhost 9000`.
+serve:
+	HOST=127.0.0.1 PORT=$(PORT) IOLAB_OS=$(OS) PYTHONPATH=servers/osprofile \
+	  $(PY) servers/$(MODEL)_server.py
+
+# Remove whatever earlier runs left: containers, networks, volumes of iolab.
+clean:
+	-docker ps -aq --filter label=org.iolab.project=iolab | xargs -r docker rm -f
+	-docker ps -aq --filter label=com.docker.compose.project | xargs -r docker inspect -f '{{.Id}} {{index .Config.Labels "com.docker.compose.project"}}' | awk '$$2 ~ /^iolab-/ {print $$1}' | xargs -r docker rm -f
+	-docker network ls -q --filter label=org.iolab.project=iolab | xargs -r docker network rm
+	-docker volume ls -q --filter label=org.iolab.project=iolab | xargs -r docker volume rm

@@ -1,0 +1,1 @@
+"""iolab's grader: `python -m grader LAB [--submission PATH] [--mode docker|local]`."""

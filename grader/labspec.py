@@ -1,0 +1,177 @@
+"""labs/<lab>/lab.yaml: load it, check it against the schema, point at mistakes.
+
+A lab is data (Labtainers' habit): its exercises, the model each requires,
+the OS profiles it runs on, its checks with points and visibility, its load
+phase and its reference solution. Every mistake is reported as
+"lab.yaml line N: <what is wrong>" so an instructor can fix it at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from grader.checks import load_all
+from grader.errors import UsageError
+from servers.platforms import MODELS, OSES, where
+
+REPO = Path(__file__).resolve().parent.parent
+LABS = REPO / "labs"
+VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")
+LOAD_KEYS = {"users": int, "spawn_rate": (int, float), "duration": (int, float),
+             "line_size": int, "pipeline": int, "workers": int}
+THRESHOLD_KEYS = ("max_failure_ratio", "min_rps", "min_rps_ratio", "max_p95_ms", "max_p95_ratio")
+
+
+@dataclass
+class CheckEntry:
+    check: str
+    points: float
+    title: str
+    visibility: str = "visible"
+    required: bool = True
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class Exercise:
+    id: str
+    title: str
+    model: str
+    oses: list[str]
+    checks: list[CheckEntry]
+    path: str = "."
+    entry: str = "server.py"
+    reference: str | None = None
+    load: dict | None = None
+
+
+@dataclass
+class Lab:
+    name: str
+    title: str
+    folder: Path
+    exercises: list[Exercise]
+    starter: Path
+
+
+class _Where:
+    """Remembers the line of every mapping so errors can point at it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, node: yaml.Node | None, message: str) -> UsageError:
+        line = f" line {node.start_mark.line + 1}" if node is not None else ""
+        return UsageError(f"{self.path}{line}: {message}")
+
+
+def lab_names() -> list[str]:
+    return sorted(p.name for p in LABS.iterdir() if (p / "lab.yaml").is_file())
+
+
+def load_lab(name: str) -> Lab:
+    path = LABS / name / "lab.yaml"
+    if not path.is_file():
+        known = ", ".join(lab_names()) or "none"
+        raise UsageError(f"unknown lab {name!r}: no {path.relative_to(REPO)} (labs: {known})")
+    where_ = _Where(path.relative_to(REPO))
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise UsageError(f"{where_.path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})")
+    top = _mapping(where_, root, "the file", required=("lab", "title", "exercises"))
+    if _scalar(where_, top["lab"]) != name:
+        raise where_.fail(top["lab"], f"lab: says {top['lab'].value!r}, the folder is {name!r}")
+    exercises = [_exercise(where_, node) for node in _sequence(where_, top["exercises"])]
+    ids = [ex.id for ex in exercises]
+    if len(set(ids)) != len(ids):
+        raise where_.fail(top["exercises"], f"exercise ids must be unique, got {ids}")
+    return Lab(name, _scalar(where_, top["title"]), path.parent, exercises, path.parent / "starter")
+
+
+def _exercise(w: _Where, node: yaml.Node) -> Exercise:
+    m = _mapping(w, node, "an exercise", required=("id", "title", "model", "checks"),
+                 optional=("path", "entry", "os", "reference", "load"))
+    model = _scalar(w, m["model"])
+    if model not in MODELS:
+        raise w.fail(m["model"], f"unknown model {model!r}; models: {', '.join(MODELS)}")
+    oses = [_scalar(w, n) for n in _sequence(w, m["os"])] if "os" in m else where(model)
+    for os_name in oses:
+        if os_name not in OSES:
+            raise w.fail(m["os"], f"unknown OS {os_name!r}; choose from {', '.join(OSES)}")
+    checks = [_check(w, n) for n in _sequence(w, m["checks"])]
+    load = _load(w, m["load"]) if "load" in m else None
+    if load is None and any(c.check.startswith("load.") for c in checks):
+        raise w.fail(m["checks"], "load.* checks need a load: section in the exercise")
+    reference = _scalar(w, m["reference"]) if "reference" in m else None
+    if reference and not (REPO / reference).exists():
+        raise w.fail(m["reference"], f"reference {reference} does not exist")
+    return Exercise(
+        id=_scalar(w, m["id"]), title=_scalar(w, m["title"]), model=model, oses=oses,
+        checks=checks, path=_scalar(w, m["path"]) if "path" in m else ".",
+        entry=_scalar(w, m["entry"]) if "entry" in m else "server.py",
+        reference=reference, load=load,
+    )
+
+
+def _check(w: _Where, node: yaml.Node) -> CheckEntry:
+    m = _mapping(w, node, "a check", required=("check", "points"), optional=None)
+    name = _scalar(w, m["check"])
+    registry = load_all()
+    if name not in registry:
+        raise w.fail(m["check"], f"unknown check {name!r}; known: {', '.join(sorted(registry))}")
+    data = {k: yaml.safe_load(yaml.serialize(v)) for k, v in m.items()}
+    points = data.pop("points")
+    if not isinstance(points, (int, float)) or points < 0:
+        raise w.fail(m["points"], f"points must be a number ≥ 0, got {points!r}")
+    visibility = data.pop("visibility", "visible")
+    if visibility not in VISIBILITY:
+        raise w.fail(m.get("visibility"), f"visibility must be one of {', '.join(VISIBILITY)}")
+    data.pop("check")
+    return CheckEntry(check=name, points=float(points), title=data.pop("title", registry[name].title),
+                      visibility=visibility, required=bool(data.pop("required", True)), params=data)
+
+
+def _load(w: _Where, node: yaml.Node) -> dict:
+    m = _mapping(w, node, "load", required=("users", "duration"),
+                 optional=tuple(LOAD_KEYS) + ("thresholds",))
+    data = {k: yaml.safe_load(yaml.serialize(v)) for k, v in m.items()}
+    for key, kind in LOAD_KEYS.items():
+        if key in data and (not isinstance(data[key], kind) or data[key] <= 0):
+            raise w.fail(m[key], f"load.{key} must be a positive number, got {data[key]!r}")
+    for key in data.get("thresholds") or {}:
+        if key not in THRESHOLD_KEYS:
+            raise w.fail(m["thresholds"], f"unknown threshold {key!r}; known: {', '.join(THRESHOLD_KEYS)}")
+    return data
+
+
+def _mapping(w, node, what, required=(), optional=()) -> dict[str, yaml.Node]:
+    if not isinstance(node, yaml.MappingNode):
+        raise w.fail(node, f"{what} must be a mapping")
+    result = {}
+    for key_node, value in node.value:
+        key = key_node.value
+        if optional is not None and key not in required and key not in optional:
+            raise w.fail(key_node, f"unknown key {key!r} in {what}")
+        result[key] = value
+    for key in required:
+        if key not in result:
+            raise w.fail(node, f"{what} needs a {key!r} key")
+    return result
+
+
+def _sequence(w: _Where, node: yaml.Node) -> list[yaml.Node]:
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        raise w.fail(node, "expected a non-empty list")
+    return node.value
+
+
+def _scalar(w: _Where, node: yaml.Node) -> str:
+    if not isinstance(node, yaml.ScalarNode) or node.value == "":
+        raise w.fail(node, "expected a non-empty value")
+    return node.value

@@ -1,0 +1,139 @@
+"""A LINE/1 client for the checks: blocking sockets, every wait bounded.
+
+The server is untrusted: every read has a deadline and a size cap, so a
+server that stalls, floods or lies makes a check fail, never hang.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+
+Address = tuple[str, int]
+
+
+def reply_for(line: bytes) -> bytes:
+    """What LINE/1 says the server must answer to `line` (without its \\n)."""
+    return b"%d %s\n" % (len(line), line)
+
+
+def connect(addr: Address, timeout: float = 5.0) -> socket.socket:
+    sock = socket.create_connection(addr, timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def reset(sock: socket.socket) -> None:
+    """Close with an RST instead of a FIN (SO_LINGER on, zero timeout)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def wait_listening(addr: Address, timeout: float) -> bool:
+    """True once something accepts TCP connections at addr, False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(addr, timeout=1.0).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+class Reader:
+    """Reads from a socket until a byte count or EOF, within a deadline."""
+
+    def __init__(self, sock: socket.socket, timeout: float):
+        self.sock = sock
+        self.deadline = time.monotonic() + timeout
+        self.data = bytearray()
+        self.eof = False
+        self.error: str = ""
+
+    def _recv(self, limit: int) -> bool:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            self.error = "timed out"
+            return False
+        self.sock.settimeout(remaining)
+        try:
+            chunk = self.sock.recv(min(limit, 1 << 20))
+        except TimeoutError:
+            self.error = "timed out"
+            return False
+        except OSError as exc:
+            self.error = f"connection error: {exc.strerror or exc}"
+            return False
+        if not chunk:
+            self.eof = True
+            return False
+        self.data += chunk
+        return True
+
+    def read_until_size(self, size: int) -> bytes:
+        """Read up to `size` bytes (fewer on EOF, timeout or error)."""
+        while len(self.data) < size and self._recv(size - len(self.data)):
+            pass
+        return bytes(self.data)
+
+    def read_until_eof(self, cap: int) -> bytes:
+        """Read until EOF or `cap` bytes; `eof` says which."""
+        while len(self.data) <= cap and self._recv(cap + 1 - len(self.data)):
+            pass
+        return bytes(self.data)
+
+
+def exchange(
+    addr: Address, chunks: list[bytes], expected: bytes, timeout: float = 5.0, gap: float = 0.0
+) -> bytes:
+    """Send `chunks` (pausing `gap` s between them) while reading the replies.
+
+    Sending runs in a thread so a server that answers while we still send
+    (as it should for big payloads) never deadlocks against us.
+    Returns what arrived: `expected` exactly when the server is right.
+    """
+    with connect(addr, timeout) as sock:
+        sender = threading.Thread(target=_send_all, args=(sock, chunks, gap), daemon=True)
+        sender.start()
+        got = Reader(sock, timeout).read_until_size(len(expected))
+        sender.join(timeout)
+        return got
+
+
+def _send_all(sock: socket.socket, chunks: list[bytes], gap: float) -> None:
+    try:
+        for chunk in chunks:
+            sock.sendall(chunk)
+            if gap:
+                time.sleep(gap)
+    except OSError:
+        pass  # the reader reports what went wrong
+
+
+def describe(data: bytes, limit: int = 60) -> str:
+    """A short printable rendering of bytes for messages."""
+    if len(data) <= limit:
+        return repr(data)
+    return f"{data[: limit // 2]!r}…{data[-limit // 2 :]!r} ({len(data)} bytes)"
+
+
+def first_difference(got: bytes, expected: bytes) -> str:
+    """Where `got` departs from `expected`, in words a student can act on."""
+    if got == expected:
+        return "identical"
+    if not got:
+        return "no reply"
+    for i, (a, b) in enumerate(zip(got, expected)):
+        if a != b:
+            line_no = expected.count(b"\n", 0, i) + 1
+            return (
+                f"reply {line_no} differs at byte {i}: "
+                f"expected {describe(expected[i:i + 20])}, got {describe(got[i:i + 20])}"
+            )
+    if len(got) < len(expected):
+        replies = got.count(b"\n")
+        return f"only {len(got)} of {len(expected)} bytes ({replies} complete replies)"
+    return f"{len(got) - len(expected)} unexpected extra bytes: {describe(got[len(expected):])}"

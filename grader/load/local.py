@@ -1,0 +1,43 @@
+"""Local mode's load phase: Locust through its library API, no master/worker.
+
+Run as `python -m grader.load.local PREFIX` (a process of its own, because
+Locust monkey-patches the standard library with gevent on import). It writes
+the same files as the Compose stack's master: PREFIX_stats.csv,
+PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX.json, and report.html.
+Configuration comes from the same LOCUST_* / IOLAB_* variables.
+"""
+
+import os
+import sys
+
+import gevent
+from locust import stats
+from locust.env import Environment
+from locust.html import get_html_report
+
+from grader.load.locustfile import LineUser
+
+
+def main(prefix: str) -> int:
+    users = int(os.environ.get("IOLAB_USERS", "20"))
+    spawn_rate = float(os.environ.get("IOLAB_SPAWN_RATE", str(users)))
+    duration = float(os.environ.get("IOLAB_DURATION", "5"))
+    env = Environment(user_classes=[LineUser], host=os.environ["LOCUST_HOST"],
+                      stop_timeout=2)
+    runner = env.create_local_runner()
+    writer = stats.StatsCSVFileWriter(env, stats.PERCENTILES_TO_REPORT, prefix, full_history=True)
+    gevent.spawn(writer.stats_writer)
+    gevent.spawn(stats.stats_history, runner)
+    runner.start(users, spawn_rate=spawn_rate)
+    gevent.spawn_later(duration, runner.quit)
+    runner.greenlet.join()
+    stats.save_stats_json(runner.stats, prefix)
+    writer.close_files()
+    folder = os.path.dirname(prefix)
+    with open(os.path.join(folder, "report.html"), "w", encoding="utf-8") as fh:
+        fh.write(get_html_report(env, show_download_link=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,80 @@
+"""What a check returns, and what the grader makes of it.
+
+A check is judged by an Outcome: passed or not, the figure it measured, and on
+failure what was expected, what happened and a hint (CS144 style: "expected X,
+got Y"). The engine turns outcomes into CheckResults with points and
+visibility; result writers read only CheckResults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Outcome:
+    passed: bool
+    figure: str = ""  # what was measured, e.g. "200/200 replies" or "3 412 replies/s"
+    expected: str = ""
+    got: str = ""
+    hint: str = ""
+    status: str = ""  # "passed" | "failed" | "error" | "unavailable"; derived when empty
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            self.status = "passed" if self.passed else "failed"
+
+    @classmethod
+    def error(cls, why: str, hint: str = "") -> Outcome:
+        """The check could not reach a verdict: never a pass."""
+        return cls(False, got=why, hint=hint, status="error")
+
+    @classmethod
+    def unavailable(cls, why: str) -> Outcome:
+        return cls(False, got=why, status="unavailable")
+
+    def explain(self) -> str:
+        """One paragraph for a student: why it failed and what to try."""
+        if self.status == "passed":
+            return self.figure
+        parts = []
+        if self.expected:
+            parts.append(f"expected {self.expected}, got {self.got}")
+        elif self.got:
+            parts.append(self.got)
+        if self.hint:
+            parts.append(f"hint: {self.hint}")
+        return "; ".join(parts)
+
+
+@dataclass
+class CheckResult:
+    exercise: str
+    check: str  # registry name, e.g. "line.basic"
+    title: str
+    max_score: float
+    outcome: Outcome
+    required: bool = True
+    visibility: str = "visible"
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        return self.max_score if self.outcome.passed else 0.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.exercise}: {self.title}"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["score"] = self.score
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CheckResult:
+        data = dict(data)
+        data.pop("score", None)
+        data["outcome"] = Outcome(**data["outcome"])
+        return cls(**data)

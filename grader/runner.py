@@ -1,0 +1,190 @@
+"""Grade one submission for one lab: the generic engine.
+
+For each exercise in lab.yaml: skip it as unavailable when the chosen OS
+profile lacks its model; otherwise start the server (docker or local), run the
+network checks next to it, run the load phase (and, for relative thresholds,
+the reference server under the same load in the same run), stop everything,
+and turn outcomes into CheckResults. Nothing here knows what a check does.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from grader.checks import CheckContext, load_all, run_check
+from grader.errors import StackError, UsageError
+from grader.labspec import REPO, Exercise, Lab
+from grader.outcome import CheckResult, Outcome
+from grader.targets import DockerTarget, LocalTarget, Target
+from servers.platforms import unavailable_reason
+
+WAIT_FOR_SERVER = 20.0  # seconds a server gets to start listening
+
+
+@dataclass
+class RunReport:
+    lab: Lab
+    run_id: str
+    folder: Path
+    mode: str
+    os_name: str
+    results: list[CheckResult] = field(default_factory=list)
+    logs: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return all(r.outcome.passed for r in self.results
+                   if r.required and r.outcome.status != "unavailable")
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + f"-{os.getpid() % 10000:04d}"
+
+
+def resolve_submission(submission: Path, exercise: Exercise, single_file: bool) -> tuple[Path, str]:
+    """(folder, entry) for an exercise; a lone .py file is the whole submission."""
+    if single_file:
+        return submission.parent, submission.name
+    return submission / exercise.path, exercise.entry
+
+
+def check_submission(submission: Path) -> bool:
+    """Bad input is caught before anything starts. Returns True for a lone file."""
+    if not submission.exists():
+        raise UsageError(f"submission {submission} does not exist: "
+                         "pass a folder with server.py, or a .py file")
+    if submission.is_file():
+        if submission.suffix != ".py":
+            raise UsageError(f"submission {submission} is not a .py file or a folder")
+        return True
+    if not any(submission.iterdir()):
+        raise UsageError(f"submission folder {submission} is empty: put your server.py in it")
+    return False
+
+
+def grade(lab: Lab, submission: Path, mode: str, os_name: str, results_root: Path,
+          exercise_ids: list[str] | None = None, progress=print) -> RunReport:
+    single_file = check_submission(submission)
+    exercises = [ex for ex in lab.exercises if not exercise_ids or ex.id in exercise_ids]
+    if single_file and not exercise_ids:
+        exercises = exercises[:1]
+    if not exercises:
+        raise UsageError(f"no exercise {exercise_ids} in {lab.name}: "
+                         f"choose from {', '.join(ex.id for ex in lab.exercises)}")
+    for ex in exercises:
+        folder, entry = resolve_submission(submission, ex, single_file)
+        if ex.path == "." and not (folder / entry).is_file():
+            raise UsageError(f"{folder} has no {entry}: the exercise {ex.id!r} runs "
+                             f"`python {entry}` in your submission folder")
+    run_id = new_run_id()
+    report = RunReport(lab, run_id, results_root / lab.name / run_id, mode, os_name)
+    report.folder.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    for ex in exercises:
+        report.results += grade_exercise(report, ex, submission, single_file, progress)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def grade_exercise(report: RunReport, ex: Exercise, submission: Path, single_file: bool,
+                   progress) -> list[CheckResult]:
+    if report.os_name in ("linux", "macos", "windows") and report.os_name not in ex.oses:
+        why = unavailable_reason(ex.model, report.os_name)
+        progress(f"[{ex.id}] unavailable on {report.os_name}: {why}")
+        return [_result(ex, entry, Outcome.unavailable(why), required=False)
+                for entry in ex.checks]
+    folder, entry = resolve_submission(submission, ex, single_file)
+    if not (folder / entry).is_file():
+        why = f"not submitted: {folder / entry} does not exist"
+        return [_result(ex, e, Outcome(False, got=why)) for e in ex.checks]
+    target = make_target(report, ex.id, folder, entry)
+    outcomes: dict[int, tuple[Outcome, float]] = {}
+    try:
+        outcomes = run_stages(report, ex, target, progress)
+    except StackError as exc:
+        progress(f"[{ex.id}] error: {exc}")
+        outcomes = {i: (Outcome.error(str(exc)), 0.0) for i in range(len(ex.checks))}
+    finally:
+        state = target.server_state()
+        report.logs[ex.id] = target.server_log()
+        target.stop()
+    results = []
+    for i, entry_ in enumerate(ex.checks):
+        outcome, seconds = outcomes.get(i, (Outcome.error("not run"), 0.0))
+        if state and not outcome.passed and state not in outcome.hint:
+            outcome.hint = (outcome.hint + "; " if outcome.hint else "") + state
+        results.append(_result(ex, entry_, outcome, seconds=seconds))
+    return results
+
+
+def make_target(report: RunReport, label: str, folder: Path, entry: str) -> Target:
+    if report.mode == "docker":
+        return DockerTarget(report.folder, label, folder, entry, report.os_name,
+                            run_id=report.run_id)
+    return LocalTarget(report.folder, label, folder, entry, report.os_name)
+
+
+def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dict:
+    """Network checks, then the load phase; returns {check index: (outcome, s)}."""
+    registry = load_all()
+    network = [i for i, c in enumerate(ex.checks) if registry[c.check].stage == "network"]
+    loads = [i for i, c in enumerate(ex.checks) if registry[c.check].stage == "load"]
+    progress(f"[{ex.id}] starting the server ({report.mode}, os={report.os_name})")
+    target.start()
+    progress(f"[{ex.id}] network checks: {len(network)}")
+    plan = [{"check": ex.checks[i].check, "params": ex.checks[i].params} for i in network]
+    stage = target.network_stage(plan, WAIT_FOR_SERVER)
+    outcomes = {i: (Outcome(**o), s) for i, o, s in
+                zip(network, stage["outcomes"], stage["seconds"] or [0.0] * len(network))}
+    if not loads:
+        return outcomes
+    if not stage["listening"]:
+        why = Outcome.error("no load phase: the server never listened")
+        return outcomes | {i: (why, 0.0) for i in loads}
+    load = ex.load or {}
+    progress(f"[{ex.id}] load: {load.get('users')} users for {load.get('duration')} s")
+    started = time.monotonic()
+    stats = target.load_phase(load)
+    reference = measure_reference(report, ex, progress) if needs_reference(ex) else None
+    seconds = round(time.monotonic() - started, 3)
+    thresholds = load.get("thresholds") or {}
+    for i in loads:
+        ctx = CheckContext(addr=("", 0), params={**thresholds, **ex.checks[i].params},
+                           load=stats, reference=reference)
+        outcomes[i] = (run_check(registry[ex.checks[i].check], ctx), seconds)
+    return outcomes
+
+
+def needs_reference(ex: Exercise) -> bool:
+    keys = set((ex.load or {}).get("thresholds") or {})
+    for c in ex.checks:
+        keys |= set(c.params)
+    return bool(ex.reference) and any(k.endswith("_ratio") and k != "max_failure_ratio"
+                                      for k in keys)
+
+
+def measure_reference(report: RunReport, ex: Exercise, progress):
+    """The reference server under the same load, same machine, same run."""
+    path = REPO / ex.reference
+    folder, entry = (path.parent, path.name) if path.is_file() else (path, ex.entry)
+    target = make_target(report, f"{ex.id}-reference", folder, entry)
+    progress(f"[{ex.id}] measuring the reference {ex.reference} under the same load")
+    try:
+        target.start()
+        stage = target.network_stage([], WAIT_FOR_SERVER)
+        return target.load_phase(ex.load or {}) if stage["listening"] else None
+    finally:
+        target.stop()
+
+
+def _result(ex: Exercise, entry, outcome: Outcome, required: bool | None = None,
+            seconds: float = 0.0) -> CheckResult:
+    return CheckResult(exercise=ex.id, check=entry.check, title=entry.title,
+                       max_score=entry.points, outcome=outcome,
+                       required=entry.required if required is None else required,
+                       visibility=entry.visibility, seconds=seconds)
