@@ -57,6 +57,14 @@ class Lab:
     starter: Path
 
 
+def _show(path: Path) -> Path:
+    """A path as the user would type it: relative to the checkout when inside it."""
+    try:
+        return path.relative_to(REPO)
+    except ValueError:
+        return path
+
+
 class _Where:
     """Remembers the line of every mapping so errors can point at it."""
 
@@ -68,16 +76,16 @@ class _Where:
         return UsageError(f"{self.path}{line}: {message}")
 
 
-def lab_names() -> list[str]:
-    return sorted(p.name for p in LABS.iterdir() if (p / "lab.yaml").is_file())
+def lab_names(labs: Path = LABS) -> list[str]:
+    return sorted(p.name for p in labs.iterdir() if (p / "lab.yaml").is_file())
 
 
-def load_lab(name: str) -> Lab:
-    path = LABS / name / "lab.yaml"
+def load_lab(name: str, labs: Path = LABS) -> Lab:
+    path = labs / name / "lab.yaml"
     if not path.is_file():
-        known = ", ".join(lab_names()) or "none"
-        raise UsageError(f"unknown lab {name!r}: no {path.relative_to(REPO)} (labs: {known})")
-    where_ = _Where(path.relative_to(REPO))
+        known = ", ".join(lab_names(labs)) or "none"
+        raise UsageError(f"unknown lab {name!r}: there is no {_show(path)} (labs: {known})")
+    where_ = _Where(_show(path))
     try:
         root = yaml.compose(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

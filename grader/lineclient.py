@@ -19,8 +19,17 @@ def reply_for(line: bytes) -> bytes:
     return b"%d %s\n" % (len(line), line)
 
 
-def connect(addr: Address, timeout: float = 5.0) -> socket.socket:
-    sock = socket.create_connection(addr, timeout=timeout)
+def connect(addr: Address, timeout: float = 5.0, rcvbuf: int = 0) -> socket.socket:
+    """A TCP connection with Nagle off; a small `rcvbuf` makes the server's send() partial."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect: sets the window
+    sock.settimeout(timeout)
+    try:
+        sock.connect(addr)
+    except OSError:
+        sock.close()
+        raise
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
@@ -87,17 +96,22 @@ class Reader:
 
 
 def exchange(
-    addr: Address, chunks: list[bytes], expected: bytes, timeout: float = 5.0, gap: float = 0.0
+    addr: Address, chunks: list[bytes], expected: bytes, timeout: float = 5.0, gap: float = 0.0,
+    slow_reader: bool = False,
 ) -> bytes:
     """Send `chunks` (pausing `gap` s between them) while reading the replies.
 
     Sending runs in a thread so a server that answers while we still send
-    (as it should for big payloads) never deadlocks against us.
+    (as it should for big payloads) never deadlocks against us. A slow reader
+    has a tiny receive window and starts reading late, so the server's send()
+    can take only part of a reply: partial sends must be handled.
     Returns what arrived: `expected` exactly when the server is right.
     """
-    with connect(addr, timeout) as sock:
+    with connect(addr, timeout, rcvbuf=4096 if slow_reader else 0) as sock:
         sender = threading.Thread(target=_send_all, args=(sock, chunks, gap), daemon=True)
         sender.start()
+        if slow_reader:
+            time.sleep(0.5)
         got = Reader(sock, timeout).read_until_size(len(expected))
         sender.join(timeout)
         return got

@@ -76,12 +76,13 @@ def pipelined(ctx: CheckContext) -> Outcome:
 
 @check("line.large", "network", "64 KiB lines, replies larger than one send()")
 def large(ctx: CheckContext) -> Outcome:
-    count = int(ctx.param("lines", 8))
+    count = int(ctx.param("lines", 96))  # 6 MiB of replies: more than a send buffer holds
     size = int(ctx.param("size", 64 * 1024))
     lines = [bytes([97 + i % 26]) * size for i in range(count)]
     expected = b"".join(reply_for(line) for line in lines)
     payload = b"".join(line + b"\n" for line in lines)
-    got = exchange(ctx.addr, [payload], expected, timeout=ctx.param("timeout", 10.0))
+    got = exchange(ctx.addr, [payload], expected, timeout=ctx.param("timeout", 10.0),
+                   slow_reader=True)
     return _compare(
         got,
         expected,

@@ -1,0 +1,70 @@
+"""A correct selectors-based LINE/1 server with one switchable flaw.
+
+Each tests/broken/*.py submission calls serve(flaw=...), so every broken
+server differs from a correct one in exactly one way, and the grader must
+fail exactly the check that targets that flaw.
+"""
+
+import os
+import selectors
+import socket
+
+FLAWS = {"none", "no_framing", "eof_ignored", "partial_sends", "dies_on_reset"}
+
+
+def reply(line: bytes) -> bytes:
+    return b"%d %s\n" % (len(line), line)
+
+
+def serve(flaw: str = "none") -> None:
+    assert flaw in FLAWS, flaw
+    sel = selectors.DefaultSelector()
+    listener = socket.create_server((os.environ.get("HOST", "0.0.0.0"),
+                                     int(os.environ.get("PORT", "9000"))), reuse_port=False)
+    listener.setblocking(False)
+    sel.register(listener, selectors.EVENT_READ)
+    state: dict[socket.socket, list] = {}  # conn -> [inbuf, outbuf, eof]
+    while True:
+        for key, events in sel.select():
+            sock = key.fileobj
+            if sock is listener:
+                conn, _ = listener.accept()
+                conn.setblocking(False)
+                state[conn] = [bytearray(), bytearray(), False]
+                sel.register(conn, selectors.EVENT_READ)
+                continue
+            inbuf, outbuf, _ = state[sock]
+            try:
+                if events & selectors.EVENT_READ:
+                    data = sock.recv(65536)
+                    if not data:
+                        state[sock][2] = True
+                    elif flaw == "no_framing":
+                        outbuf += reply(data.rstrip(b"\n"))
+                    else:
+                        inbuf += data
+                        *lines, rest = inbuf.split(b"\n")
+                        outbuf += b"".join(reply(line) for line in lines)
+                        inbuf[:] = rest
+                if outbuf:
+                    if flaw == "partial_sends":
+                        sock.send(outbuf)  # the flaw: ignores how much send() took
+                        outbuf.clear()
+                    else:
+                        sent = sock.send(outbuf)
+                        del outbuf[:sent]
+            except (ConnectionResetError, BrokenPipeError):
+                if flaw == "dies_on_reset":
+                    raise
+                state[sock][2], outbuf[:] = True, b""
+            except BlockingIOError:
+                pass
+            eof = state[sock][2]
+            if eof and not outbuf and flaw != "eof_ignored":
+                sel.unregister(sock)
+                del state[sock]
+                sock.close()
+            elif sock in state:
+                wanted = selectors.EVENT_READ if not eof else 0
+                sel.modify(sock, (wanted | selectors.EVENT_WRITE) if outbuf else
+                           (wanted or selectors.EVENT_READ))

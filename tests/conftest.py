@@ -1,0 +1,42 @@
+"""Shared fixtures: start a LINE/1 server as a subprocess on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.lineclient import wait_listening
+from grader.targets import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+BROKEN = Path(__file__).resolve().parent / "broken"
+
+
+@pytest.fixture
+def start_server():
+    """start_server(path, os_name="linux") -> (host, port); stopped after the test."""
+    procs: list[subprocess.Popen] = []
+
+    def start(path: Path, os_name: str = "linux", wait: float = 10.0):
+        port = free_port()
+        env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), IOLAB_OS=os_name,
+                   PYTHONPATH=str(REPO / "servers" / "osprofile"))
+        proc = subprocess.Popen([sys.executable, str(path)], cwd=path.parent, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        procs.append(proc)
+        if wait and not wait_listening(("127.0.0.1", port), wait):
+            proc.kill()
+            raise RuntimeError(f"{path.name} did not listen: {proc.stderr.read().decode()[-500:]}")
+        return ("127.0.0.1", port)
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
