@@ -27,6 +27,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         choices=("linux", "macos", "windows", "native"),
                         help="OS profile to emulate (native: the real platform decides)")
     parser.add_argument("--exercise", action="append", help="grade only this exercise")
+    parser.add_argument("--port", type=int, help="local mode: the port the server gets "
+                        "(default: a free one)")
     parser.add_argument("--results", type=Path, default=REPO / "results",
                         help="where results/<lab>/<run-id>/ goes")
     return parser.parse_args(argv)
@@ -58,7 +60,8 @@ def grade_command(args: argparse.Namespace) -> int:
         require_engine()
     try:
         report = grade(lab, submission, args.mode, args.os_name, args.results,
-                       exercise_ids=args.exercise, progress=lambda m: print(m, flush=True))
+                       exercise_ids=args.exercise, port=args.port,
+                       progress=lambda m: print(m, flush=True))
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

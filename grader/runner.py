@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from grader.checks import CheckContext, load_all, run_check
 from grader.errors import StackError, UsageError
 from grader.labspec import REPO, Exercise, Lab
 from grader.outcome import CheckResult, Outcome
-from grader.targets import DockerTarget, LocalTarget, Target
+from grader.targets import DockerTarget, LocalTarget, Target, port_free
 from servers.platforms import unavailable_reason
 
 WAIT_FOR_SERVER = 20.0  # seconds a server gets to start listening
@@ -32,6 +32,7 @@ class RunReport:
     folder: Path
     mode: str
     os_name: str
+    port: int | None = None  # local mode: a fixed port for the server
     results: list[CheckResult] = field(default_factory=list)
     logs: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
@@ -43,7 +44,7 @@ class RunReport:
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S") + f"-{os.getpid() % 10000:04d}"
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-{os.getpid() % 10000:04d}"
 
 
 def resolve_submission(submission: Path, exercise: Exercise, single_file: bool) -> tuple[Path, str]:
@@ -68,7 +69,8 @@ def check_submission(submission: Path) -> bool:
 
 
 def grade(lab: Lab, submission: Path, mode: str, os_name: str, results_root: Path,
-          exercise_ids: list[str] | None = None, progress=print) -> RunReport:
+          exercise_ids: list[str] | None = None, port: int | None = None,
+          progress=print) -> RunReport:
     single_file = check_submission(submission)
     exercises = [ex for ex in lab.exercises if not exercise_ids or ex.id in exercise_ids]
     if single_file and not exercise_ids:
@@ -81,8 +83,11 @@ def grade(lab: Lab, submission: Path, mode: str, os_name: str, results_root: Pat
         if ex.path == "." and not (folder / entry).is_file():
             raise UsageError(f"{folder} has no {entry}: the exercise {ex.id!r} runs "
                              f"`python {entry}` in your submission folder")
+    if mode == "local" and port and not port_free(port):
+        raise UsageError(f"port {port} is already in use on 127.0.0.1: stop what listens "
+                         "there, or leave out --port to get a free one")
     run_id = new_run_id()
-    report = RunReport(lab, run_id, results_root / lab.name / run_id, mode, os_name)
+    report = RunReport(lab, run_id, results_root / lab.name / run_id, mode, os_name, port)
     report.folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     for ex in exercises:
@@ -126,7 +131,8 @@ def make_target(report: RunReport, label: str, folder: Path, entry: str) -> Targ
     if report.mode == "docker":
         return DockerTarget(report.folder, label, folder, entry, report.os_name,
                             run_id=report.run_id)
-    return LocalTarget(report.folder, label, folder, entry, report.os_name)
+    port = report.port if not label.endswith("-reference") else None
+    return LocalTarget(report.folder, label, folder, entry, report.os_name, port=port)
 
 
 def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dict:

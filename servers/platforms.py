@@ -78,11 +78,16 @@ def _limit_select(limit: int) -> None:
     """select.select on Windows takes at most FD_SETSIZE (512) sockets."""
     import select
 
-    real_select = select.select
+    class LimitedSelect:
+        """A callable object, not a function: selectors.SelectSelector stores
+        select.select as a class attribute, and a function would become a method."""
 
-    def select_(rlist, wlist, xlist, *timeout):
-        if max(len(rlist), len(wlist), len(xlist)) > limit:
-            raise ValueError(f"too many file descriptors in select() (Windows limit {limit})")
-        return real_select(rlist, wlist, xlist, *timeout)
+        def __init__(self, real):
+            self.real = real
 
-    select.select = select_
+        def __call__(self, rlist, wlist, xlist, *timeout):
+            if max(len(rlist), len(wlist), len(xlist)) > limit:
+                raise ValueError(f"too many file descriptors in select() (Windows limit {limit})")
+            return self.real(rlist, wlist, xlist, *timeout)
+
+    select.select = LimitedSelect(select.select)

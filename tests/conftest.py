@@ -40,3 +40,33 @@ def start_server():
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def docker_available() -> bool:
+    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """Skip docker tests without an engine, except under CI=true: there it is an error."""
+    if docker_available():
+        return True
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI=true but no Docker engine is running: docker tests cannot be skipped")
+    pytest.skip("no Docker engine")
+
+
+def iolab_leftovers() -> list[str]:
+    """Containers and networks of iolab still present (should be none after a run)."""
+    out = []
+    for kind in ("ps -aq", "network ls -q"):
+        proc = subprocess.run(["docker", *kind.split(), "--filter", "label=org.iolab.project=iolab"],
+                              capture_output=True, text=True)
+        out += proc.stdout.split()
+    return out
+
+
+def grade(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    """Run `python -m grader ...` as a user would; returns the finished process."""
+    return subprocess.run([sys.executable, "-m", "grader", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, **kwargs)

@@ -13,8 +13,8 @@ means editing that lab's lab.yaml, nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from grader.outcome import Outcome
 

@@ -1,0 +1,52 @@
+"""LINE/1 server, model: IO multiplexing with select.select().
+
+Blocks: only in select(), which sleeps until some socket is ready; every
+socket is non-blocking, so one thread serves all clients and a silent client
+costs nothing but its buffers. Writability is asked for only while a
+connection has output pending (a socket is almost always writable).
+Scales: to hundreds of clients: each call hands the kernel the whole list of
+sockets and scans it again (O(n) per call), and file descriptors must be
+< FD_SETSIZE (1024) on Linux and macOS; Windows allows 512 sockets and no
+other kind of file.
+Needs: select() (Linux, macOS, Windows).
+"""
+import select
+import sys
+
+from lineproto import NAME, Connection, accept, listen, log, run
+
+FD_SETSIZE = 512 if sys.platform == "win32" else 1024
+
+
+def main():
+    listener = listen(blocking=False)
+    conns = set()
+    refused = False
+    while True:
+        rlist = [listener] + [c for c in conns if c.wants_read()]
+        wlist = [c for c in conns if c.wants_write()]
+        readable, writable, _ = select.select(rlist, wlist, [])   # blocks here, and only here
+        for conn in readable:
+            if conn is listener:
+                sock = accept(listener)
+                if sock is None:
+                    continue
+                if (len(conns) + 1 if sys.platform == "win32" else sock.fileno()) >= FD_SETSIZE:
+                    if not refused:
+                        log(f"{NAME}: select() can watch only FD_SETSIZE={FD_SETSIZE}"
+                            " descriptors; refusing clients beyond that")
+                    refused = True
+                    sock.close()
+                    continue
+                conns.add(Connection(sock))
+            elif not conn.on_readable():
+                conn.close()
+                conns.discard(conn)
+        for conn in writable:
+            if not conn.closed and not conn.on_writable():
+                conn.close()
+                conns.discard(conn)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,24 @@
+"""LINE/1 server, model: blocking IO, one thread per connection.
+
+Blocks: every thread in its own recv()/sendall(); the main thread in accept().
+A silent client only parks its own thread.
+Scales: to a few thousand clients; each costs a thread (its stack, a kernel
+task, scheduling), and the GIL lets one thread run Python at a time.
+Needs: blocking sockets and threads (Linux, macOS, Windows).
+"""
+import threading
+
+from lineproto import accept, listen, run, serve_blocking
+
+
+def main():
+    listener = listen()
+    while True:
+        conn = accept(listener)
+        if conn is not None:
+            # daemon: a thread stuck on a silent client must not keep the process alive at exit
+            threading.Thread(target=serve_blocking, args=(conn,), daemon=True).start()
+
+
+if __name__ == "__main__":
+    run(main)

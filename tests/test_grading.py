@@ -1,0 +1,80 @@
+"""End to end, as a student runs it: `python -m grader lab-3`, local and docker.
+
+The docker tests bring the real Compose stack up (server, Locust master and
+worker, grader), with no image pulled, and assert nothing is left behind.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import REPO, grade, iolab_leftovers
+
+
+def results_of(proc) -> dict:
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("results: "))
+    folder = line.split(": ", 1)[1]
+    data = json.loads(open(os.path.join(folder, "results.json")).read())
+    for name in ("junit.xml", "report.html", "select/locust/stats_stats.csv"):
+        assert os.path.exists(os.path.join(folder, name)), name
+    return data
+
+
+def assert_reference_passes(proc):
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    data = results_of(proc)
+    assert data["score"] == sum(t["max_score"] for t in data["tests"]) > 0
+    assert "PASSED" in proc.stdout
+
+
+def assert_starter_fails_with_reasons(proc):
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    data = results_of(proc)
+    failed = [t for t in data["tests"] if t["status"] == "failed"]
+    assert {"select: a line split over many segments",
+            "select: half-close: replies owed are sent, then the server closes"} <= {
+        t["name"] for t in failed}
+    for test in failed:
+        assert "expected" in test["output"] and "hint:" in test["output"], test
+
+
+def test_local_reference_passes():
+    assert_reference_passes(grade("lab-3", "--mode", "local",
+                                  "--submission", "servers/select_server.py"))
+
+
+def test_local_starter_fails_with_a_reason_per_check():
+    assert_starter_fails_with_reasons(grade("lab-3", "--mode", "local"))
+
+
+@pytest.mark.docker
+def test_docker_reference_passes_and_leaves_nothing(docker_engine):
+    assert_reference_passes(grade("lab-3", "--submission", "servers/select_server.py"))
+    assert iolab_leftovers() == []
+
+
+@pytest.mark.docker
+def test_docker_starter_fails_with_a_reason_per_check(docker_engine):
+    assert_starter_fails_with_reasons(grade("lab-3"))
+    assert iolab_leftovers() == []
+
+
+@pytest.mark.docker
+def test_sigint_midway_leaves_nothing(docker_engine):
+    proc = subprocess.Popen([sys.executable, "-m", "grader", "lab-3", "--submission",
+                             "servers/select_server.py"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in proc.stdout:  # wait until the load phase runs: the whole stack is up
+        seen.append(line)
+        if "load:" in line:
+            break
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, "".join(seen) + out
+    assert iolab_leftovers() == []

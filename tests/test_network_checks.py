@@ -1,0 +1,55 @@
+"""The network checks against servers broken on purpose, one flaw each.
+
+A grader that passes a broken server is our worst bug: every flaw must fail
+exactly the check aimed at it, and a correct server must pass them all.
+"""
+
+import pytest
+from conftest import BROKEN
+
+from grader.stage import run_network_stage
+
+NETWORK_CHECKS = ["line.basic", "line.split", "line.pipelined", "line.large",
+                  "robust.silent_client", "robust.reset", "robust.eof", "robust.concurrent"]
+
+
+def failing(addr, wait=10.0) -> dict[str, dict]:
+    result = run_network_stage(addr, [{"check": c} for c in NETWORK_CHECKS], wait)
+    return {c: o for c, o in zip(NETWORK_CHECKS, result["outcomes"]) if o["status"] != "passed"}
+
+
+def test_correct_server_passes_every_network_check(start_server):
+    assert failing(start_server(BROKEN / "correct.py")) == {}
+
+
+@pytest.mark.parametrize("flaw, check, words", [
+    ("eof_ignored", "robust.eof", "stayed open"),
+    ("partial_sends", "line.large", "expected"),
+    ("iterative_blocks", "robust.silent_client", "silent"),
+])
+def test_one_flaw_fails_exactly_its_check(start_server, flaw, check, words):
+    failed = failing(start_server(BROKEN / f"{flaw}.py"))
+    assert list(failed) == [check]
+    assert words in failed[check]["expected"] + failed[check]["got"]
+    assert failed[check]["hint"], "a failure must say what to try"
+
+
+def test_no_framing_fails_the_framing_checks(start_server):
+    failed = failing(start_server(BROKEN / "no_framing.py"))
+    assert {"line.split", "line.pipelined"} <= set(failed)
+    assert "line.basic" not in failed  # whole small lines look right: only framing catches it
+    assert "recv() chunk" in failed["line.split"]["hint"]
+
+
+def test_dies_on_reset_fails_the_reset_check_first(start_server):
+    failed = failing(start_server(BROKEN / "dies_on_reset.py"))
+    assert "robust.reset" in failed
+    assert not {"line.basic", "line.split", "line.pipelined", "line.large"} & set(failed)
+
+
+def test_never_listening_server_is_an_error_not_a_pass(start_server):
+    addr = start_server(BROKEN / "never_listens.py", wait=0)
+    result = run_network_stage(addr, [{"check": c} for c in NETWORK_CHECKS], wait=2.0)
+    assert result["listening"] is False
+    assert {o["status"] for o in result["outcomes"]} == {"error"}
+    assert "never accepted a connection" in result["outcomes"][0]["got"]
