@@ -36,7 +36,7 @@ lab-%: venv
 	$(PYTHON) -m grader lab-$* $(GRADE_ARGS)
 
 test: venv
-	@if docker info >/dev/null 2>&1; then bash docker/build-images.sh; \
+	@if docker info >/dev/null 2>&1; then bash docker/build-images.sh && bash docker/compose-v2.sh; \
 	 elif [ "$$CI" = "true" ]; then echo "error: CI=true but no Docker engine is running" >&2; exit 2; fi
 	$(PYTHON) -m pytest
 

@@ -78,3 +78,18 @@ def test_sigint_midway_leaves_nothing(docker_engine):
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, "".join(seen) + out
     assert iolab_leftovers() == []
+
+
+@pytest.mark.docker
+def test_docker_compose_v2_runs_the_same_stack(docker_engine):
+    """`docker compose` (v2, as a CLI plugin) is picked when present, and works."""
+    plugins = REPO / ".cache" / "docker"
+    if not (plugins / "cli-plugins" / "docker-compose").exists():
+        subprocess.run(["bash", "docker/compose-v2.sh"], cwd=REPO, check=True)
+    env = dict(os.environ, DOCKER_CONFIG=str(plugins))
+    env.pop("IOLAB_COMPOSE", None)
+    version = subprocess.run(["docker", "compose", "version"], env=env, capture_output=True,
+                             text=True)
+    assert "v2." in version.stdout
+    assert_reference_passes(grade("lab-3", "--submission", "servers/select_server.py", env=env))
+    assert iolab_leftovers() == []
