@@ -24,11 +24,19 @@ def run_network_stage(addr: tuple[str, int], plan: list[dict], wait: float) -> d
         hint = "does it bind HOST/PORT from the environment and call listen()? see its log below"
         outcome = Outcome.error(why, hint)
         return {"listening": False, "outcomes": [outcome.__dict__ for _ in plan], "seconds": []}
-    outcomes, seconds = [], []
+    outcomes, seconds, previous = [], [], None
     for item in plan:
         started = time.monotonic()
-        ctx = CheckContext(addr=addr, params=item.get("params", {}))
-        outcomes.append(run_check(registry[item["check"]], ctx).__dict__)
+        if previous is not None and not wait_listening(addr, 3.0):
+            # Every later check would fail for the same reason: say it once, clearly.
+            outcome = Outcome.error(
+                f"not run: the server stopped accepting connections during the check "
+                f"{previous!r}", "it crashed or hung there: see its log in the results folder")
+        else:
+            ctx = CheckContext(addr=addr, params=item.get("params", {}))
+            outcome = run_check(registry[item["check"]], ctx)
+            previous = registry[item["check"]].title
+        outcomes.append(outcome.__dict__)
         seconds.append(round(time.monotonic() - started, 3))
     return {"listening": True, "outcomes": outcomes, "seconds": seconds}
 

@@ -93,3 +93,18 @@ def test_docker_compose_v2_runs_the_same_stack(docker_engine):
     assert "v2." in version.stdout
     assert_reference_passes(grade("lab-3", "--submission", "servers/select_server.py", env=env))
     assert iolab_leftovers() == []
+
+
+@pytest.mark.docker
+def test_docker_server_that_crashes_is_not_restarted_for_the_load(docker_engine):
+    """A server that died in the network checks must not earn load points by
+    being restarted (compose `up` starts stopped dependencies unless told not to)."""
+    proc = grade("lab-3", "--submission", "tests/broken/dies_on_reset.py")
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    tests = {t["name"].split(": ", 1)[1]: t for t in results_of(proc)["tests"]}
+    assert tests["clients that reset (RST) do not kill the server"]["status"] == "failed"
+    for name in ("no failed requests under load", "throughput under load"):
+        assert tests[name]["score"] == 0
+        assert "no longer running" in tests[name]["output"]
+        assert "exited with code 1" in tests[name]["output"]
+    assert iolab_leftovers() == []
