@@ -10,14 +10,16 @@ SUBMISSION ?=
 EXERCISE  ?=
 MODEL     ?= select
 PORT      ?= 9000
+WORKERS   ?=
 GRADE_ARGS = --mode $(MODE) --os $(OS) $(if $(SUBMISSION),--submission $(SUBMISSION)) \
              $(if $(EXERCISE),--exercise $(EXERCISE))
 
-.PHONY: help venv images lab-% test test-fast lint serve clean
+.PHONY: help venv images lab-% test test-fast lint serve clean bench
 
 help:
 	@echo "make lab-3 [SUBMISSION=path] [MODE=docker|local] [OS=linux|macos|windows]"
 	@echo "make test | make images | make serve MODEL=select | make clean"
+	@echo "make lab-3 WORKERS=4 (Locust workers) | make bench (every server side by side)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,7 +35,7 @@ images:
 
 lab-%: venv
 	@$(if $(filter docker,$(MODE)),bash docker/build-images.sh)
-	$(PYTHON) -m grader lab-$* $(GRADE_ARGS)
+	$(if $(WORKERS),IOLAB_WORKERS=$(WORKERS)) $(PYTHON) -m grader lab-$* $(GRADE_ARGS)
 
 test: venv
 	@if docker info >/dev/null 2>&1; then bash docker/build-images.sh && bash docker/compose-v2.sh; \
@@ -51,9 +53,27 @@ serve:
 	HOST=127.0.0.1 PORT=$(PORT) IOLAB_OS=$(OS) PYTHONPATH=servers/osprofile \
 	  $(PY) servers/$(MODEL)_server.py
 
-# Remove whatever earlier runs left: containers, networks, volumes of iolab.
+# Remove whatever earlier runs left: containers, networks, volumes of the compose
+# projects the grader makes (iolab-<run-id>-<exercise>) and anything labelled
+# org.iolab.project=iolab. The remedy after a grader killed with SIGKILL.
+# CLEAN_PREFIX narrows it to some projects (the tests use it on their own).
+CLEAN_PREFIX ?= iolab-
 clean:
-	-docker ps -aq --filter label=org.iolab.project=iolab | xargs -r docker rm -f
-	-docker ps -aq --filter label=com.docker.compose.project | xargs -r docker inspect -f '{{.Id}} {{index .Config.Labels "com.docker.compose.project"}}' | awk '$$2 ~ /^iolab-/ {print $$1}' | xargs -r docker rm -f
-	-docker network ls -q --filter label=org.iolab.project=iolab | xargs -r docker network rm
-	-docker volume ls -q --filter label=org.iolab.project=iolab | xargs -r docker volume rm
+	-@docker ps -aq --filter label=com.docker.compose.project \
+	  | xargs -r docker inspect -f '{{.Id}} {{index .Config.Labels "com.docker.compose.project"}}' \
+	  | awk -v p='$(CLEAN_PREFIX)' 'index($$2, p) == 1 {print $$1}' | xargs -r docker rm -f -v >/dev/null
+	-@$(if $(filter iolab-,$(CLEAN_PREFIX)),docker ps -aq --filter label=org.iolab.project=iolab | xargs -r docker rm -f -v >/dev/null)
+	-@for kind in network volume; do \
+	  docker $$kind ls --filter label=com.docker.compose.project \
+	    --format '{{.Name}} {{.Label "com.docker.compose.project"}}' \
+	    | awk -v p='$(CLEAN_PREFIX)' 'index($$2, p) == 1 {print $$1}' | xargs -r docker $$kind rm >/dev/null; \
+	done
+	-@$(if $(filter iolab-,$(CLEAN_PREFIX)),docker network ls -q --filter label=org.iolab.project=iolab | xargs -r docker network rm >/dev/null)
+	-@$(if $(filter iolab-,$(CLEAN_PREFIX)),docker volume ls -q --filter label=org.iolab.project=iolab | xargs -r docker volume rm >/dev/null)
+
+# Every reference server side by side on this machine (local mode, ~8 min):
+# writes bench/results/<date>/ (CSV, SVG charts, summary.md). uvloop is installed
+# for the benchmark only; without it the uvloop baseline is left out.
+bench: venv
+	-@$(VENV)/bin/pip install -q 'uvloop>=0.19' 2>/dev/null || echo "uvloop unavailable: no uvloop baseline"
+	$(PYTHON) -m bench.run $(BENCH_ARGS)

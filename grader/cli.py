@@ -1,5 +1,7 @@
 """The command line: `python -m grader LAB [options]`.
 
+A whole class: `python -m grader batch LAB SUBMISSIONS_DIR -j N` (grader/batch.py).
+
 Exit codes: 0 every required check passed; 1 some check failed or errored;
 2 bad input (one line on stderr saying what is wrong and what to do).
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -39,19 +42,32 @@ def main(argv: list[str]) -> int:
         from grader.stage import main as stage_main
 
         return stage_main(argv[1:])
+    if argv[:1] == ["batch"]:
+        from grader.batch import main as batch_main
+
+        return batch_main(argv[1:])
     args = parse(argv)
+    signal.signal(signal.SIGTERM, _terminated)  # a platform's kill: the same teardown as Ctrl-C
     try:
         return grade_command(args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted: the stack was torn down", file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the grader is so every `finally` tears its stack down."""
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 def grade_command(args: argparse.Namespace) -> int:
-    from grader.results import print_table, write_all
+    from grader.results import print_table, terminal_progress, write_all
     from grader.runner import grade
 
     lab = load_lab(args.lab)
@@ -61,7 +77,7 @@ def grade_command(args: argparse.Namespace) -> int:
     try:
         report = grade(lab, submission, args.mode, args.os_name, args.results,
                        exercise_ids=args.exercise, port=args.port,
-                       progress=lambda m: print(m, flush=True))
+                       progress=terminal_progress())
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

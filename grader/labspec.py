@@ -8,6 +8,8 @@ phase and its reference solution. Every mistake is reported as
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +20,16 @@ from grader.errors import UsageError
 from servers.platforms import MODELS, OSES, where
 
 REPO = Path(__file__).resolve().parent.parent
-LABS = REPO / "labs"
+LABS = Path(os.environ.get("IOLAB_LABS") or REPO / "labs")  # IOLAB_LABS: tests point elsewhere
 VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")
 LOAD_KEYS = {"users": int, "spawn_rate": (int, float), "duration": (int, float),
              "line_size": int, "pipeline": int, "workers": int}
+# The server's sandbox per exercise (lab.yaml `limits:`). The defaults leave
+# room for the fork and thread models at the exercise's concurrency.
+DEFAULT_LIMITS = {"memory": "512m", "cpus": 1.0, "pids": 512, "nofile": 4096, "timeout": 300}
+LIMIT_KINDS = {"memory": (str, int), "cpus": (int, float), "pids": int, "nofile": int,
+               "timeout": (int, float)}
+KINDS = ("server", "module")  # module: a Python module tested by pytest (lab-0)
 THRESHOLD_KEYS = ("max_failure_ratio", "min_rps", "min_rps_ratio", "max_p95_ms", "max_p95_ratio")
 
 
@@ -33,6 +41,7 @@ class CheckEntry:
     visibility: str = "visible"
     required: bool = True
     params: dict = field(default_factory=dict)
+    expect: str = "pass"  # "fail": the check fails by design for this model (a lesson)
 
 
 @dataclass
@@ -46,6 +55,8 @@ class Exercise:
     entry: str = "server.py"
     reference: str | None = None
     load: dict | None = None
+    limits: dict = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    kind: str = "server"  # "server": run entry and talk to it; "module": pytest imports entry
 
 
 @dataclass
@@ -104,7 +115,10 @@ def load_lab(name: str, labs: Path = LABS) -> Lab:
 
 def _exercise(w: _Where, node: yaml.Node) -> Exercise:
     m = _mapping(w, node, "an exercise", required=("id", "title", "model", "checks"),
-                 optional=("path", "entry", "os", "reference", "load"))
+                 optional=("path", "entry", "os", "reference", "load", "limits", "kind"))
+    kind = _scalar(w, m["kind"]) if "kind" in m else "server"
+    if kind not in KINDS:
+        raise w.fail(m["kind"], f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     model = _scalar(w, m["model"])
     if model not in MODELS:
         raise w.fail(m["model"], f"unknown model {model!r}; models: {', '.join(MODELS)}")
@@ -124,6 +138,8 @@ def _exercise(w: _Where, node: yaml.Node) -> Exercise:
         checks=checks, path=_scalar(w, m["path"]) if "path" in m else ".",
         entry=_scalar(w, m["entry"]) if "entry" in m else "server.py",
         reference=reference, load=load,
+        limits=_limits(w, m["limits"]) if "limits" in m else dict(DEFAULT_LIMITS),
+        kind=kind,
     )
 
 
@@ -141,8 +157,12 @@ def _check(w: _Where, node: yaml.Node) -> CheckEntry:
     if visibility not in VISIBILITY:
         raise w.fail(m.get("visibility"), f"visibility must be one of {', '.join(VISIBILITY)}")
     data.pop("check")
+    expect = data.pop("expect", "pass")
+    if expect not in ("pass", "fail"):
+        raise w.fail(m.get("expect"), f"expect must be pass or fail, got {expect!r}")
     return CheckEntry(check=name, points=float(points), title=data.pop("title", registry[name].title),
-                      visibility=visibility, required=bool(data.pop("required", True)), params=data)
+                      visibility=visibility, required=bool(data.pop("required", True)), params=data,
+                      expect=expect)
 
 
 def _load(w: _Where, node: yaml.Node) -> dict:
@@ -156,6 +176,32 @@ def _load(w: _Where, node: yaml.Node) -> dict:
         if key not in THRESHOLD_KEYS:
             raise w.fail(m["thresholds"], f"unknown threshold {key!r}; known: {', '.join(THRESHOLD_KEYS)}")
     return data
+
+
+def memory_bytes(value: str | int) -> int:
+    """"256m" -> 268435456 (docker's units: b, k, m, g); a bare number is bytes."""
+    match = re.fullmatch(r"\s*(\d+)\s*([bkmg]?)b?\s*", str(value).lower())
+    if not match:
+        raise ValueError(value)
+    return int(match[1]) * 1024 ** "bkmg".index(match[2] or "b")
+
+
+def _limits(w: _Where, node: yaml.Node) -> dict:
+    m = _mapping(w, node, "limits", optional=tuple(LIMIT_KINDS))
+    data = {k: yaml.safe_load(yaml.serialize(v)) for k, v in m.items()}
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, LIMIT_KINDS[key]):
+            raise w.fail(m[key], f"limits.{key} must be a number, got {value!r}")
+        if key == "memory":
+            try:
+                size = memory_bytes(value)
+            except ValueError:
+                raise w.fail(m[key], f"limits.memory must be a size like 256m or 1g, got {value!r}")
+            if size < 16 * 1024 ** 2:
+                raise w.fail(m[key], f"limits.memory must be at least 16m, got {value!r}")
+        elif value <= 0:
+            raise w.fail(m[key], f"limits.{key} must be a positive number, got {value!r}")
+    return {**DEFAULT_LIMITS, **data}
 
 
 def _mapping(w, node, what, required=(), optional=()) -> dict[str, yaml.Node]:

@@ -82,10 +82,18 @@ class Reader:
         self.data += chunk
         return True
 
-    def read_until_size(self, size: int) -> bytes:
-        """Read up to `size` bytes (fewer on EOF, timeout or error)."""
+    def read_until_size(self, size: int, expected: bytes = b"") -> bytes:
+        """Read up to `size` bytes (fewer on EOF, timeout or error).
+
+        Given `expected`, stop as soon as the data departs from it: a wrong
+        reply is wrong already, waiting out the timeout teaches nothing.
+        """
+        checked = 0
         while len(self.data) < size and self._recv(size - len(self.data)):
-            pass
+            if expected:
+                if self.data[checked:] != expected[checked:len(self.data)]:
+                    break
+                checked = len(self.data)
         return bytes(self.data)
 
     def read_until_eof(self, cap: int) -> bytes:
@@ -112,7 +120,7 @@ def exchange(
         sender.start()
         if slow_reader:
             time.sleep(0.5)
-        got = Reader(sock, timeout).read_until_size(len(expected))
+        got = Reader(sock, timeout).read_until_size(len(expected), expected)
         sender.join(timeout)
         return got
 

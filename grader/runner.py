@@ -10,15 +10,19 @@ and turn outcomes into CheckResults. Nothing here knows what a check does.
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from grader.batch import exclusive_load
 from grader.checks import CheckContext, load_all, run_check
 from grader.errors import StackError, UsageError
 from grader.labspec import REPO, Exercise, Lab
 from grader.outcome import CheckResult, Outcome
+from grader.results import ticking
 from grader.targets import DockerTarget, LocalTarget, Target, port_free
 from servers.platforms import unavailable_reason
 
@@ -36,6 +40,8 @@ class RunReport:
     results: list[CheckResult] = field(default_factory=list)
     logs: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    # per exercise: {"submission": LoadStats, "reference": LoadStats | None} (report.html)
+    load: dict[str, dict] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -44,7 +50,9 @@ class RunReport:
 
 
 def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-{os.getpid() % 10000:04d}"
+    """Unique across parallel runs (batch grading): time, pid and a random suffix."""
+    return (datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+            + f"-{os.getpid() % 10000:04d}-{secrets.token_hex(2)}")
 
 
 def resolve_submission(submission: Path, exercise: Exercise, single_file: bool) -> tuple[Path, str]:
@@ -56,14 +64,24 @@ def resolve_submission(submission: Path, exercise: Exercise, single_file: bool) 
 
 def check_submission(submission: Path) -> bool:
     """Bad input is caught before anything starts. Returns True for a lone file."""
+    if submission.is_symlink() and not submission.exists():
+        raise UsageError(f"submission {submission} is a broken symbolic link or a link loop: "
+                         "pass the real folder")
     if not submission.exists():
         raise UsageError(f"submission {submission} does not exist: "
                          "pass a folder with server.py, or a .py file")
     if submission.is_file():
         if submission.suffix != ".py":
             raise UsageError(f"submission {submission} is not a .py file or a folder")
+        if not os.access(submission, os.R_OK):
+            raise UsageError(f"submission {submission} cannot be read: fix its permissions")
         return True
-    if not any(submission.iterdir()):
+    try:
+        empty = not any(submission.iterdir())
+    except OSError as exc:
+        raise UsageError(f"submission folder {submission} cannot be read ({exc.strerror}): "
+                         "fix its permissions")
+    if empty:
         raise UsageError(f"submission folder {submission} is empty: put your server.py in it")
     return False
 
@@ -107,13 +125,21 @@ def grade_exercise(report: RunReport, ex: Exercise, submission: Path, single_fil
     if not (folder / entry).is_file():
         why = f"not submitted: {folder / entry} does not exist"
         return [_result(ex, e, Outcome(False, got=why)) for e in ex.checks]
-    target = make_target(report, ex.id, folder, entry)
+    if ex.kind == "module":
+        return grade_module(report, ex, folder, entry, single_file, progress)
+    target = make_target(report, ex.id, folder, entry, limits=ex.limits)
     outcomes: dict[int, tuple[Outcome, float]] = {}
     try:
         outcomes = run_stages(report, ex, target, progress)
     except StackError as exc:
         progress(f"[{ex.id}] error: {exc}")
         outcomes = {i: (Outcome.error(str(exc)), 0.0) for i in range(len(ex.checks))}
+    except UsageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a crash of the grader is an error, never a pass
+        why = f"the grader crashed: {type(exc).__name__}: {exc}"
+        progress(f"[{ex.id}] error: {why}")
+        outcomes = {i: (Outcome.error(why), 0.0) for i in range(len(ex.checks))}
     finally:
         state = target.server_state()
         report.logs[ex.id] = target.server_log()
@@ -121,18 +147,43 @@ def grade_exercise(report: RunReport, ex: Exercise, submission: Path, single_fil
     results = []
     for i, entry_ in enumerate(ex.checks):
         outcome, seconds = outcomes.get(i, (Outcome.error("not run"), 0.0))
-        if state and not outcome.passed and state not in outcome.hint:
-            outcome.hint = (outcome.hint + "; " if outcome.hint else "") + state
+        if state and not outcome.passed and state not in outcome.explain():
+            # What ended the server explains the failure better than the check's hint.
+            outcome.hint = state + ("; " + outcome.hint if outcome.hint else "")
         results.append(_result(ex, entry_, outcome, seconds=seconds))
     return results
 
 
-def make_target(report: RunReport, label: str, folder: Path, entry: str) -> Target:
+def grade_module(report: RunReport, ex: Exercise, folder: Path, entry: str, single_file: bool,
+                 progress) -> list[CheckResult]:
+    """A module exercise: no server. The submission is staged once (a lone file under
+    the exercise's entry name); each check tests a fresh copy of it in a subprocess."""
+    staged = report.folder / ex.id / "submission"
+    if single_file:
+        staged.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(folder / entry, staged / ex.entry)
+    else:
+        shutil.copytree(folder, staged, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
+            "__pycache__", "*.pyc", ".git", ".venv", ".pytest_cache"))
+    registry = load_all()
+    progress(f"[{ex.id}] module checks: {len(ex.checks)} (pytest in a subprocess sandbox)")
+    results = []
+    for entry_ in ex.checks:
+        started = time.monotonic()
+        ctx = CheckContext(addr=("", 0), params=dict(entry_.params), submission=staged)
+        outcome = run_check(registry[entry_.check], ctx)
+        results.append(_result(ex, entry_, outcome, seconds=round(time.monotonic() - started, 3)))
+    return results
+
+
+def make_target(report: RunReport, label: str, folder: Path, entry: str,
+                limits: dict | None = None) -> Target:
     if report.mode == "docker":
         return DockerTarget(report.folder, label, folder, entry, report.os_name,
-                            run_id=report.run_id)
+                            run_id=report.run_id, limits=limits)
     port = report.port if not label.endswith("-reference") else None
-    return LocalTarget(report.folder, label, folder, entry, report.os_name, port=port)
+    return LocalTarget(report.folder, label, folder, entry, report.os_name, port=port,
+                       limits=limits)
 
 
 def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dict:
@@ -143,7 +194,10 @@ def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dic
     progress(f"[{ex.id}] starting the server ({report.mode}, os={report.os_name})")
     target.start()
     progress(f"[{ex.id}] network checks: {len(network)}")
-    plan = [{"check": ex.checks[i].check, "params": ex.checks[i].params} for i in network]
+    # model/os: what model.* checks hold the server to (lab.yaml params win)
+    plan = [{"check": ex.checks[i].check,
+             "params": {"model": ex.model, "os": report.os_name, **ex.checks[i].params}}
+            for i in network]
     stage = target.network_stage(plan, WAIT_FOR_SERVER)
     outcomes = {i: (Outcome(**o), s) for i, o, s in
                 zip(network, stage["outcomes"], stage["seconds"] or [0.0] * len(network))}
@@ -152,11 +206,17 @@ def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dic
     if not stage["listening"]:
         why = Outcome.error("no load phase: the server never listened")
         return outcomes | {i: (why, 0.0) for i in loads}
+    if state := target.server_state():  # died during the network checks: no load phase
+        why = Outcome(False, got="no load phase: the server is no longer running", hint=state)
+        return outcomes | {i: (why, 0.0) for i in loads}
     load = ex.load or {}
     progress(f"[{ex.id}] load: {load.get('users')} users for {load.get('duration')} s")
     started = time.monotonic()
-    stats = target.load_phase(load)
-    reference = measure_reference(report, ex, progress) if needs_reference(ex) else None
+    with exclusive_load():  # batch grading: one load phase at a time, fair figures
+        with ticking(progress, f"[{ex.id}] load", float(load.get("duration", 5))):
+            stats = target.load_phase(load)
+        reference = measure_reference(report, ex, progress) if needs_reference(ex) else None
+    report.load[ex.id] = {"submission": stats, "reference": reference}
     seconds = round(time.monotonic() - started, 3)
     thresholds = load.get("thresholds") or {}
     for i in loads:
@@ -178,19 +238,38 @@ def measure_reference(report: RunReport, ex: Exercise, progress):
     """The reference server under the same load, same machine, same run."""
     path = REPO / ex.reference
     folder, entry = (path.parent, path.name) if path.is_file() else (path, ex.entry)
-    target = make_target(report, f"{ex.id}-reference", folder, entry)
+    target = make_target(report, f"{ex.id}-reference", folder, entry, limits=ex.limits)
     progress(f"[{ex.id}] measuring the reference {ex.reference} under the same load")
     try:
         target.start()
         stage = target.network_stage([], WAIT_FOR_SERVER)
-        return target.load_phase(ex.load or {}) if stage["listening"] else None
+        if not stage["listening"]:
+            return None
+        with ticking(progress, f"[{ex.id}] reference load",
+                     float((ex.load or {}).get("duration", 5))):
+            return target.load_phase(ex.load or {})
     finally:
         target.stop()
 
 
 def _result(ex: Exercise, entry, outcome: Outcome, required: bool | None = None,
             seconds: float = 0.0) -> CheckResult:
+    if getattr(entry, "expect", "pass") == "fail":
+        outcome = expected_failure(outcome)
     return CheckResult(exercise=ex.id, check=entry.check, title=entry.title,
                        max_score=entry.points, outcome=outcome,
                        required=entry.required if required is None else required,
                        visibility=entry.visibility, seconds=seconds)
+
+
+def expected_failure(outcome: Outcome) -> Outcome:
+    """A check marked `expect: fail` in lab.yaml: this model must fail it (the lesson)."""
+    if outcome.status == "failed":
+        why = f"expected {outcome.expected}, got {outcome.got}" if outcome.expected else outcome.got
+        return Outcome(True, figure=f"fails by design, the lesson: {why}")
+    if outcome.status == "passed":
+        return Outcome(False, expected="this check to fail for this model (the lesson)",
+                       got=f"it passed ({outcome.figure})",
+                       hint="this exercise asks for the model that shows the problem; "
+                       "did you write a different model?")
+    return outcome

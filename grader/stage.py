@@ -8,6 +8,7 @@ local mode. Input and output are plain JSON so both modes share it.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -49,4 +50,8 @@ def main(argv: list[str]) -> int:
     plan = json.loads(Path(plan_file).read_text())
     result = run_network_stage((host, int(port)), plan, wait)
     Path(out_file).write_text(json.dumps(result))
+    owner = os.environ.get("IOLAB_OWNER", "")  # docker: we run as root (compose.yaml)
+    if owner and os.getuid() == 0:
+        uid, _, gid = owner.partition(":")
+        os.chown(out_file, int(uid), int(gid or uid))
     return 0

@@ -29,6 +29,8 @@ MODELS: dict[str, dict[str, str | None]] = {
     "socketserver": {"linux": "yes", "macos": "yes", "windows": "yes"},
     "asyncio": {"linux": "selector loop (epoll)", "macos": "selector loop (kqueue)",
                 "windows": "proactor loop (IOCP)"},
+    # not a server: lab-0's module exercise (threading.local, contextvars) runs anywhere
+    "threadlocal": {"linux": "yes", "macos": "yes", "windows": "yes"},
 }
 
 # What each emulated profile removes from a Linux Python: (module, attribute).

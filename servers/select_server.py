@@ -15,7 +15,10 @@ import sys
 
 from lineproto import NAME, Connection, accept, listen, log, run
 
-FD_SETSIZE = 512 if sys.platform == "win32" else 1024
+# Windows has no poll(): there (and under the emulated windows profile, which
+# hides poll too) select() counts sockets, at most 512; elsewhere fds must be < 1024.
+WINDOWS = sys.platform == "win32" or not hasattr(select, "poll")
+FD_SETSIZE = 512 if WINDOWS else 1024
 
 
 def main():
@@ -31,7 +34,7 @@ def main():
                 sock = accept(listener)
                 if sock is None:
                     continue
-                if (len(conns) + 1 if sys.platform == "win32" else sock.fileno()) >= FD_SETSIZE:
+                if (len(conns) + 1 if WINDOWS else sock.fileno()) >= FD_SETSIZE:
                     if not refused:
                         log(f"{NAME}: select() can watch only FD_SETSIZE={FD_SETSIZE}"
                             " descriptors; refusing clients beyond that")

@@ -12,6 +12,7 @@ import selectors
 from lineproto import NAME, Connection, accept, listen, log, run
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+SELECT_LIMIT = 512   # SelectSelector is the default only on Windows: 512 sockets
 
 
 def main():
@@ -24,7 +25,10 @@ def main():
             conn = key.data
             if conn is None:
                 sock = accept(listener)
-                if sock is not None:
+                if sock is not None and isinstance(sel, selectors.SelectSelector) \
+                        and len(sel.get_map()) >= SELECT_LIMIT:
+                    sock.close()   # select() would raise ValueError: refuse, keep serving
+                elif sock is not None:
                     sel.register(sock, READ, Connection(sock))
                 continue
             if conn.closed:                             # closed by an earlier event of this batch

@@ -27,6 +27,7 @@ class CheckContext:
     params: dict = field(default_factory=dict)  # the check's entry in lab.yaml
     load: object = None  # LoadStats for "load" checks
     reference: object = None  # the reference server's LoadStats, when measured
+    submission: object = None  # "module" checks: the Path of the staged submission folder
 
     def param(self, name: str, default):
         return self.params.get(name, default)
@@ -35,7 +36,7 @@ class CheckContext:
 @dataclass(frozen=True)
 class CheckSpec:
     name: str
-    stage: str  # "network" | "load"
+    stage: str  # "network" | "load" | "module" (no server: tests the submission's module)
     title: str
     fn: Callable[[CheckContext], Outcome]
 
@@ -71,6 +72,6 @@ def run_check(spec: CheckSpec, ctx: CheckContext) -> Outcome:
 
 def load_all() -> dict[str, CheckSpec]:
     """Import every check module so the registry is complete."""
-    from grader.checks import line, load  # noqa: F401 - imported to register
+    from grader.checks import lessons, line, load, model, module  # noqa: F401 - register
 
     return REGISTRY

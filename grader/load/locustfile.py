@@ -1,25 +1,50 @@
 """Locust users that speak LINE/1 over raw TCP.
 
 Locust monkey-patches `socket` with gevent before this file is imported, so
-these plain sockets are cooperative: one worker process drives many users.
-Every reply fires one Locust `request` event with its round-trip time; Locust
-turns those into its statistics (stats decoupled from clients through events).
+these plain sockets are cooperative: a blocked recv() parks one greenlet, not
+the process, and one worker process drives many users. Nothing here does
+blocking IO below Python's socket module (no C extension, no subprocess).
+
+Two users:
+
+- `LineUser` (the one the grader runs): one persistent connection, a closed
+  loop of lines. Every reply fires one Locust `request` event with that
+  reply's own round-trip time (with pipelining: from sending the batch to the
+  arrival of that reply), so Locust's statistics count replies.
+- `LurkerUser`: opens IOLAB_LURK_CONNECTIONS connections and stays silent on
+  all of them: the idle load that shows what select/poll pay per call.
+  It fires one `CONNECT` event per connection it opens and, at every check,
+  one failed `CONNECT` event per connection the server has closed.
+
+The grader selects LineUser explicitly (Environment(user_classes=[LineUser])
+in local mode, LOCUST_USER_CLASSES=LineUser in compose.yaml), so other users
+here never change grading. To add idle connections to a run by hand:
+
+    locust -f grader/load/locustfile.py LineUser LurkerUser \\
+        --config-users '{"user_class_name": "LurkerUser", "fixed_count": 2}'
 
 Configuration (environment):
-  LOCUST_HOST        tcp://server:9000 (Locust's own --host)
-  IOLAB_LINE_SIZE    bytes per line, default 1024
-  IOLAB_PIPELINE     lines in flight per connection, default 1
+  LOCUST_HOST             tcp://server:9000 (Locust's own --host)
+  IOLAB_LINE_SIZE         bytes per line, default 1024
+  IOLAB_PIPELINE          lines in flight per connection, default 1
+  IOLAB_REPLY_TIMEOUT     seconds to wait for a reply, default 5
+  IOLAB_LURK_CONNECTIONS  idle connections per LurkerUser, default 100
+  IOLAB_LURK_CHECK        seconds between a lurker's checks of its connections, default 5
 """
 
 import os
 import socket
 import time
+from time import perf_counter
 
 from locust import User, constant, task
 
 LINE_SIZE = int(os.environ.get("IOLAB_LINE_SIZE", "1024"))
 PIPELINE = max(1, int(os.environ.get("IOLAB_PIPELINE", "1")))
 TIMEOUT = float(os.environ.get("IOLAB_REPLY_TIMEOUT", "5"))
+LURK_CONNECTIONS = int(os.environ.get("IOLAB_LURK_CONNECTIONS", "100"))
+LURK_CHECK = float(os.environ.get("IOLAB_LURK_CHECK", "5"))
+RECV_SIZE = 256 * 1024
 
 
 def parse_host(host: str) -> tuple[str, int]:
@@ -32,7 +57,7 @@ def parse_host(host: str) -> tuple[str, int]:
 class LineUser(User):
     """A persistent connection that sends lines and checks every reply."""
 
-    wait_time = constant(0)  # closed loop: next line as soon as the reply is in
+    wait_time = constant(0)  # closed loop: next line as soon as the replies are in
     host = "tcp://127.0.0.1:9000"
 
     def on_start(self) -> None:
@@ -40,8 +65,10 @@ class LineUser(User):
         self.inbuf = bytearray()
         tag = b"u%d-" % id(self)
         body = (tag + b"x" * LINE_SIZE)[:LINE_SIZE]
-        self.line = body + b"\n"
+        self.batch = (body + b"\n") * PIPELINE  # PIPELINE lines in one send
         self.reply = b"%d %s\n" % (len(body), body)
+        self.name = f"{LINE_SIZE} B line"
+        self.fire = self.environment.events.request.fire
 
     def on_stop(self) -> None:
         self._close()
@@ -57,42 +84,103 @@ class LineUser(User):
             self.sock.close()
             self.sock = None
 
-    def _read_reply(self) -> bytes:
-        while True:
-            end = self.inbuf.find(b"\n")
-            if end >= 0:
-                reply = bytes(self.inbuf[: end + 1])
-                del self.inbuf[: end + 1]
-                return reply
-            chunk = self.sock.recv(256 * 1024)
-            if not chunk:
-                raise ConnectionError("server closed the connection")
-            self.inbuf += chunk
+    def _take_replies(self, limit: int) -> int:
+        """Remove up to `limit` complete replies from inbuf; raise on a wrong one."""
+        buf, expected, size = self.inbuf, self.reply, len(self.reply)
+        pos = count = 0
+        while count < limit:
+            end = buf.find(b"\n", pos)
+            if end < 0:
+                break
+            if end + 1 - pos != size or buf[pos:end + 1] != expected:
+                raise ValueError(f"wrong reply: {bytes(buf[pos:pos + 40])!r}")
+            pos = end + 1
+            count += 1
+        if len(buf) - pos > size:  # more than one reply's worth and still no b"\n"
+            raise ValueError(f"wrong reply: {bytes(buf[pos:pos + 40])!r} (no b'\\n')")
+        del buf[:pos]
+        return count
+
+    def _ok(self, count: int, start: float) -> None:
+        elapsed_ms = (perf_counter() - start) * 1000  # each reply's own round trip
+        for _ in range(count):
+            self.fire(request_type="LINE", name=self.name, response_time=elapsed_ms,
+                      response_length=len(self.reply), exception=None, context={})
 
     @task
     def send_lines(self) -> None:
-        start = time.perf_counter()
-        exception = None
+        owed = PIPELINE
+        start = perf_counter()
         try:
             if self.sock is None:
                 self.sock = self._connect()
-            self.sock.sendall(self.line * PIPELINE)
-            for _ in range(PIPELINE):
-                reply = self._read_reply()
-                if reply != self.reply:
-                    raise ValueError(f"wrong reply: {reply[:40]!r}")
+                start = perf_counter()  # the connect is not part of any reply's round trip
+            self.sock.sendall(self.batch)
+            while owed:
+                chunk = self.sock.recv(RECV_SIZE)
+                if not chunk:
+                    raise ConnectionError("server closed the connection")
+                self.inbuf += chunk
+                got = self._take_replies(owed)
+                if got:
+                    owed -= got
+                    self._ok(got, start)
         except Exception as exc:  # noqa: BLE001 - every failure is a failed request
-            exception = exc
             self._close()
-        elapsed_ms = (time.perf_counter() - start) * 1000 / PIPELINE
-        for _ in range(PIPELINE):
-            self.environment.events.request.fire(
-                request_type="LINE",
-                name=f"{LINE_SIZE} B line",
-                response_time=elapsed_ms,
-                response_length=len(self.reply),
-                exception=exception,
-                context={},
-            )
-        if exception is not None:
-            time.sleep(0.1)  # do not spin on a dead server
+            elapsed_ms = (perf_counter() - start) * 1000
+            for _ in range(owed):  # every reply still owed is a failed request
+                self.fire(request_type="LINE", name=self.name, response_time=elapsed_ms,
+                          response_length=0, exception=exc, context={})
+            time.sleep(0.1)  # do not spin on a dead server (gevent-patched: parks this user)
+
+
+class LurkerUser(User):
+    """Holds IOLAB_LURK_CONNECTIONS idle connections: connects, then stays silent."""
+
+    wait_time = constant(LURK_CHECK)
+    host = "tcp://127.0.0.1:9000"
+
+    def on_start(self) -> None:
+        self.socks: list[socket.socket] = []
+        fire = self.environment.events.request.fire
+        addr = parse_host(self.host)
+        for _ in range(LURK_CONNECTIONS):
+            start = perf_counter()
+            try:
+                sock = socket.create_connection(addr, timeout=TIMEOUT)
+                sock.setblocking(False)  # check() peeks without waiting
+            except OSError as exc:
+                exception = exc
+            else:
+                exception = None
+                self.socks.append(sock)
+            fire(request_type="CONNECT", name="idle connection",
+                 response_time=(perf_counter() - start) * 1000, response_length=0,
+                 exception=exception, context={})
+
+    @task
+    def check(self) -> int:
+        """Drop (and report as failed) every connection the server closed; return how many are held."""
+        held = []
+        for sock in self.socks:
+            try:
+                alive = sock.recv(1, socket.MSG_PEEK) != b""  # data from a silent client's server?
+            except BlockingIOError:
+                alive = True  # open and quiet, as it should be
+            except OSError:
+                alive = False
+            if alive:
+                held.append(sock)
+            else:
+                sock.close()
+                self.environment.events.request.fire(
+                    request_type="CONNECT", name="idle connection", response_time=0,
+                    response_length=0, exception=ConnectionError("closed by the server"),
+                    context={})
+        self.socks = held
+        return len(held)
+
+    def on_stop(self) -> None:
+        for sock in self.socks:
+            sock.close()
+        self.socks = []

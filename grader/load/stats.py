@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,9 @@ class LoadStats:
     users: int = 0
     workers: int = 0
     history: list[dict] = field(default_factory=list)  # Locust's stats_history rows
+    # from the JSON: the run's start and end (epoch s) and {second: [requests, failures]}
+    span: tuple[float, float] | None = None
+    per_second: dict[int, list[int]] = field(default_factory=dict)
 
     @property
     def ok_rps(self) -> float:
@@ -31,6 +35,7 @@ class LoadStats:
     def to_dict(self) -> dict:
         data = dict(self.__dict__)
         data.pop("history")
+        data.pop("per_second", None)
         return data
 
 
@@ -42,15 +47,72 @@ def _number(row: dict, key: str) -> float:
         return 0.0
 
 
+def percentile(histogram: dict[float, int], requests: int, fraction: float) -> float:
+    """Locust's own rule (stats.calculate_response_time_percentile) on its histogram."""
+    wanted, seen = int(requests * fraction), 0
+    for bucket in sorted(histogram, reverse=True):
+        seen += histogram[bucket]
+        if requests - seen <= wanted:
+            return bucket
+    return 0.0
+
+
+def final_totals(json_file: Path) -> dict | None:
+    """The run's totals from Locust's --json-file, written once when Locust stops.
+
+    The CSVs are rewritten once a second while the run goes on, so the last
+    write misses up to a second of it (for a 2 s run on a busy machine, all of
+    it: "0 replies" for a working server). The JSON holds every request.
+    """
+    try:
+        entries = json.loads(json_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(entries, list):
+        return None
+    requests = sum(int(e.get("num_requests", 0)) for e in entries)
+    histogram: dict[float, int] = {}
+    for e in entries:
+        for bucket, count in (e.get("response_times") or {}).items():
+            histogram[float(bucket)] = histogram.get(float(bucket), 0) + int(count)
+    starts = [e["start_time"] for e in entries if e.get("start_time")]
+    lasts = [e["last_request_timestamp"] for e in entries if e.get("last_request_timestamp")]
+    span = max(lasts) - min(starts) if starts and lasts else 0.0
+    return {
+        "requests": requests,
+        "failures": sum(int(e.get("num_failures", 0)) for e in entries),
+        "rps": requests / span if span > 0 else 0.0,
+        "p50_ms": percentile(histogram, requests, 0.50),
+        "p95_ms": percentile(histogram, requests, 0.95),
+        "p99_ms": percentile(histogram, requests, 0.99),
+        "span": (min(starts), max(lasts)) if span > 0 else None,
+        "per_second": per_second(entries),
+    }
+
+
+def per_second(entries: list[dict]) -> dict[int, list[int]]:
+    """{epoch second: [requests, failures]} summed over Locust's entries."""
+    out: dict[int, list[int]] = {}
+    for e in entries:
+        for index, key in ((0, "num_reqs_per_sec"), (1, "num_fail_per_sec")):
+            for second, count in (e.get(key) or {}).items():
+                out.setdefault(int(second), [0, 0])[index] += int(count)
+    return dict(sorted(out.items()))
+
+
 def read_stats(prefix: Path) -> LoadStats:
-    """Parse <prefix>_stats.csv (the "Aggregated" row) and _stats_history.csv."""
+    """Totals from <prefix>.json (complete) or else <prefix>_stats.csv's "Aggregated"
+    row; the per-second history (for the report's charts) from _stats_history.csv."""
     stats_file = Path(f"{prefix}_stats.csv")
-    if not stats_file.exists():
+    final = final_totals(Path(f"{prefix}.json"))
+    if not stats_file.exists() and final is None:
         raise FileNotFoundError(f"Locust wrote no statistics ({stats_file.name} is missing)")
-    with stats_file.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    total = next((r for r in rows if r.get("Name") == "Aggregated"), None)
-    if total is None:
+    total = None
+    if stats_file.exists():
+        with stats_file.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        total = next((r for r in rows if r.get("Name") == "Aggregated"), None)
+    if total is None and final is None:
         raise ValueError(f"{stats_file.name} has no Aggregated row")
     history_file = Path(f"{prefix}_stats_history.csv")
     history = []
@@ -58,13 +120,9 @@ def read_stats(prefix: Path) -> LoadStats:
         with history_file.open(newline="") as fh:
             history = [r for r in csv.DictReader(fh) if r.get("Name") == "Aggregated"]
     users = max((int(_number(r, "User Count")) for r in history), default=0)
-    return LoadStats(
-        requests=int(_number(total, "Request Count")),
-        failures=int(_number(total, "Failure Count")),
-        rps=_number(total, "Requests/s"),
-        p50_ms=_number(total, "50%"),
-        p95_ms=_number(total, "95%"),
-        p99_ms=_number(total, "99%"),
-        users=users,
-        history=history,
-    )
+    if final is None:
+        final = {"requests": int(_number(total, "Request Count")),
+                 "failures": int(_number(total, "Failure Count")),
+                 "rps": _number(total, "Requests/s"), "p50_ms": _number(total, "50%"),
+                 "p95_ms": _number(total, "95%"), "p99_ms": _number(total, "99%")}
+    return LoadStats(**final, users=users, history=history)

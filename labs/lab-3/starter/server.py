@@ -1,4 +1,4 @@
-"""lab-3 starter: a LINE/1 server on select.select.
+"""lab-3 step 1: a LINE/1 server on select.select.
 
 This is the course notes' select() example, made to speak LINE/1. It runs,
 but it answers each recv() chunk as if it were one line, it cannot finish a
@@ -58,7 +58,6 @@ def main() -> None:
                 conn, _ = listener.accept()
                 conn.setblocking(False)
                 inbufs[conn], outbufs[conn] = bytearray(), bytearray()
-                continue
                 continue
             try:
                 open_ = on_readable(sock, inbufs[sock], outbufs[sock])

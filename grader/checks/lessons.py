@@ -1,0 +1,79 @@
+"""Lesson checks: they show a model's limit on the network, with figures.
+
+`robust.pool_ceiling` is lab-1's thread-pool lesson: a pool of POOL_SIZE
+workers serves POOL_SIZE clients at once, and the next one waits, unanswered,
+until a worker is free. It passes when the server behaves exactly so, which
+also proves the pool is bounded (a thread per connection answers at once, an
+iterative server does not serve even the second client).
+"""
+
+from __future__ import annotations
+
+import time
+
+from grader.checks import CheckContext, check
+from grader.lineclient import Reader, connect, reply_for
+from grader.outcome import Outcome
+
+
+def _silent(addr, count: int) -> list:
+    socks = []
+    for _ in range(count):
+        socks.append(connect(addr))
+        time.sleep(0.01)
+    return socks
+
+
+def _ask(sock, line: bytes, timeout: float) -> bytes:
+    sock.sendall(line + b"\n")
+    return Reader(sock, timeout).read_until_size(len(reply_for(line)))
+
+
+@check("robust.pool_ceiling", "network", "a bounded pool: the client past the pool waits")
+def pool_ceiling(ctx: CheckContext) -> Outcome:
+    size = int(ctx.param("pool_size", 16))
+    wait = float(ctx.param("wait", 1.5))
+    held = _silent(ctx.addr, size - 1)
+    try:
+        time.sleep(0.3)  # let the workers take them
+        with connect(ctx.addr) as probe:
+            started = time.monotonic()
+            got = _ask(probe, b"one worker is still free", 5.0)
+        if got != reply_for(b"one worker is still free"):
+            return Outcome(False, expected=f"a reply while {size - 1} silent clients hold "
+                           f"{size - 1} of {size} workers",
+                           got=f"no reply within 5 s ({got[:40]!r})",
+                           hint=f"start POOL_SIZE (default {size}) worker threads that each "
+                           "serve one client at a time")
+        first = time.monotonic() - started
+        time.sleep(0.2)  # the probe's worker sees EOF and is free again
+        held += _silent(ctx.addr, 1)
+        time.sleep(0.3)
+        late = connect(ctx.addr)
+        try:
+            got = _ask(late, b"is the pool full?", wait)
+            if got:
+                return Outcome(False, expected=f"client {size + 1} to wait while {size} silent "
+                               f"clients hold all {size} workers",
+                               got=f"it was answered at once ({got[:40]!r})",
+                               hint="the pool is not bounded: do not start a thread per "
+                               f"connection, hand connections to {size} workers via a queue")
+            for sock in held:
+                sock.close()
+            held = []
+            freed = time.monotonic()
+            rest = Reader(late, 5.0).read_until_size(len(reply_for(b"is the pool full?")))
+            if rest != reply_for(b"is the pool full?"):
+                return Outcome(False, expected="a reply once the silent clients left",
+                               got=f"no reply within 5 s ({rest[:40]!r})",
+                               hint="a worker must take the next queued connection "
+                               "when its client leaves")
+            after = time.monotonic() - freed
+        finally:
+            late.close()
+    finally:
+        for sock in held:
+            sock.close()
+    return Outcome(True, figure=f"{size - 1} busy: served in {first * 1000:.0f} ms; {size} busy: "
+                   f"client {size + 1} waited {wait:g} s unanswered, then was served "
+                   f"{after * 1000:.0f} ms after the silent ones left (the lesson)")

@@ -1,0 +1,147 @@
+"""Every lab, graded for real: its starter fails with a reason per failed check,
+its reference passes with full marks.
+
+Local mode for all labs; docker mode for lab-3's reference and starter only.
+To stay fast, each test grades a temporary copy of the lab whose load phase
+lasts 2 s; the starter runs also drop the load checks and shorten the network
+checks' timeouts (a starter fails them by timing out). A multi-exercise
+reference is a temporary submission folder assembling the reference servers
+into the exercises' folders.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+
+from grader.labspec import load_lab
+from grader.results import write_all
+from grader.runner import grade
+
+LABS = REPO / "labs"
+ALL_LABS = ["lab-0", "lab-1", "lab-2", "lab-3", "lab-4"]
+TIMEOUT_CHECKS = {"line.basic", "line.split", "line.pipelined", "line.large",
+                  "robust.silent_client", "robust.reset", "robust.eof"}
+
+
+def lab_copy(tmp: Path, name: str, starter: bool) -> Path:
+    """labs/<name> copied under tmp, with a 2 s load phase (and, for a starter
+    run, no load checks and short timeouts). Returns the copy's labs folder."""
+    labs = tmp / "labs"
+    shutil.copytree(LABS / name, labs / name, ignore=shutil.ignore_patterns("__pycache__"))
+    spec_file = labs / name / "lab.yaml"
+    spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+    for ex in spec["exercises"]:
+        if starter:
+            ex["checks"] = [c for c in ex["checks"] if not c["check"].startswith("load.")]
+            ex.pop("load", None)
+            for c in ex["checks"]:
+                if c["check"] in TIMEOUT_CHECKS:
+                    c.setdefault("timeout", 2.5)
+        elif ex.get("load"):
+            ex["load"]["duration"] = 2
+    spec_file.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    return labs
+
+
+def reference_submission(tmp: Path, name: str) -> Path:
+    """A submission folder with every exercise's reference in its folder."""
+    sub = tmp / "submission"
+    for ex in load_lab(name).exercises:
+        ref = REPO / ex.reference
+        folder = sub / ex.path
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ref, folder / ex.entry)
+        if ex.kind == "server":
+            shutil.copy2(REPO / "servers" / "lineproto.py", folder / "lineproto.py")
+    return sub
+
+
+def run(tmp: Path, name: str, starter: bool, mode: str = "local", submission: Path | None = None):
+    labs = lab_copy(tmp, name, starter)
+    lab = load_lab(name, labs)
+    report = grade(lab, submission or lab.starter, mode, "linux", tmp / "results",
+                   progress=lambda _: None)
+    write_all(report)
+    assert (report.folder / "results.json").is_file()
+    return report
+
+
+def table(report) -> str:
+    return "\n".join(f"{r.exercise}/{r.check}: {r.outcome.status} {r.score:g}/{r.max_score:g} "
+                     f"{r.outcome.explain()[:300]}" for r in report.results)
+
+
+def assert_fails_with_reasons(report) -> None:
+    failed = [r for r in report.results if not r.outcome.passed]
+    assert not report.passed and failed, table(report)
+    for r in failed:
+        assert r.outcome.status == "failed", table(report)  # never an error of the grader
+        text = r.outcome.explain()
+        assert "expected" in text and "hint:" in text, f"{r.exercise}/{r.check}: {text}"
+
+
+def assert_full_marks(report) -> None:
+    assert report.passed, table(report)
+    counted = [r for r in report.results if r.outcome.status != "unavailable"]
+    assert sum(r.score for r in counted) == sum(r.max_score for r in counted) > 0, table(report)
+
+
+@pytest.mark.parametrize("name", ALL_LABS)
+def test_local_starter_fails_with_a_reason_per_failed_check(name, tmp_path):
+    report = run(tmp_path, name, starter=True)
+    assert_fails_with_reasons(report)
+    assert {r.exercise for r in report.results} == {ex.id for ex in load_lab(name).exercises}
+
+
+@pytest.mark.parametrize("name", ALL_LABS)
+def test_local_reference_gets_full_marks(name, tmp_path):
+    report = run(tmp_path, name, starter=False, submission=reference_submission(tmp_path, name))
+    assert_full_marks(report)
+    # a lesson (`expect: fail`) passes by failing, and is worth nothing
+    lessons = {(ex.id, c.title) for ex in load_lab(name).exercises
+               for c in ex.checks if c.expect == "fail"}
+    for r in report.results:
+        if (r.exercise, r.title) in lessons:
+            assert "fails by design" in r.outcome.figure and not r.required, table(report)
+            assert r.max_score == 0
+    assert name not in ("lab-1", "lab-2", "lab-3") or lessons
+
+
+def test_lab3_single_file_is_graded_as_the_select_exercise(tmp_path):
+    report = run(tmp_path, "lab-3", starter=True, submission=REPO / "servers/select_server.py")
+    assert {r.exercise for r in report.results} == {"select"}
+    assert_full_marks(report)
+
+
+def leftovers_of(report) -> list[str]:
+    """Containers and networks of this run's compose projects still present (other
+    runs may share the engine, so only this run's projects are looked at)."""
+    prefix = re.sub(r"[^a-z0-9_-]", "-", f"iolab-{report.run_id}-".lower())
+    found = []
+    for cmd in (["ps", "-a", "--format", '{{.Label "com.docker.compose.project"}}'],
+                ["network", "ls", "--format", "{{.Name}}"]):
+        out = subprocess.run(["docker", *cmd], capture_output=True, text=True).stdout
+        found += [x for x in out.split() if x.startswith(prefix)]
+    return found
+
+
+@pytest.mark.docker
+def test_docker_lab3_reference_gets_full_marks(docker_engine, tmp_path):
+    report = run(tmp_path, "lab-3", starter=False, mode="docker",
+                 submission=REPO / "servers/select_server.py")
+    assert_full_marks(report)
+    assert leftovers_of(report) == []
+
+
+@pytest.mark.docker
+def test_docker_lab3_starter_fails_with_reasons(docker_engine, tmp_path):
+    report = run(tmp_path, "lab-3", starter=True, mode="docker")
+    assert_fails_with_reasons(report)
+    assert leftovers_of(report) == []
