@@ -46,7 +46,7 @@ test-fast: venv
 	$(PYTHON) -m pytest -m "not docker"
 
 lint: venv
-	$(VENV)/bin/ruff check grader servers tests labs
+	$(VENV)/bin/ruff check grader servers tests labs bench
 
 # Start one reference server alone on loopback, to poke with `nc localhost 9000`.
 serve:
@@ -71,7 +71,7 @@ clean:
 	-@$(if $(filter iolab-,$(CLEAN_PREFIX)),docker network ls -q --filter label=org.iolab.project=iolab | xargs -r docker network rm >/dev/null)
 	-@$(if $(filter iolab-,$(CLEAN_PREFIX)),docker volume ls -q --filter label=org.iolab.project=iolab | xargs -r docker volume rm >/dev/null)
 
-# Every reference server side by side on this machine (local mode, ~8 min):
+# Every reference server side by side on this machine (local mode, ~7 min):
 # writes bench/results/<date>/ (CSV, SVG charts, summary.md). uvloop is installed
 # for the benchmark only; without it the uvloop baseline is left out.
 bench: venv
