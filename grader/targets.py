@@ -212,10 +212,13 @@ class DockerTarget(Target):
                       f"locust-worker={workers}", "locust-master", "locust-worker", env=env)
         master = self._compose("ps", "-q", "locust-master", env=env).stdout.strip()
         limit = float(load.get("duration", 5)) + 90
-        try:
-            subprocess.run(["docker", "wait", master], capture_output=True, timeout=limit)
+        try:  # own session, as in _compose: a Ctrl-C is the grader's to handle
+            waited = subprocess.run(["docker", "wait", master], capture_output=True, text=True,
+                                    timeout=limit, start_new_session=True)
         except subprocess.TimeoutExpired:
             raise StackError(f"the load phase did not end within {limit:g} s")
+        if waited.returncode != 0:  # never judge statistics of a run we did not see end
+            raise StackError(f"waiting for Locust's master failed: {waited.stderr.strip()[-200:]}")
         return read_stats(self.out / "locust" / "stats")
 
     def server_state(self) -> str:

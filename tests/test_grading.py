@@ -68,14 +68,16 @@ def test_docker_starter_fails_with_a_reason_per_check(docker_engine):
 def test_sigint_midway_leaves_nothing(docker_engine):
     proc = subprocess.Popen([sys.executable, "-m", "grader", "lab-3", "--submission",
                              "servers/select_server.py"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
     seen = []
     for line in proc.stdout:  # wait until the load phase runs: the whole stack is up
         seen.append(line)
         if "load:" in line:
             break
     time.sleep(2)
-    proc.send_signal(signal.SIGINT)
+    # As a terminal's Ctrl-C: the whole process group, the grader's children included.
+    os.killpg(proc.pid, signal.SIGINT)
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, "".join(seen) + out
     assert iolab_leftovers() == []
