@@ -145,3 +145,35 @@ def test_docker_stack_sees_which_model_each_reference_uses(docker_engine, tmp_pa
     assert got["nonblocking", "resource.idle_cpu"].status == "failed", summary
     network = (tmp_path / "results").glob("models/*/select/network.json")
     assert all(p.stat().st_uid == os.getuid() for p in network)  # handed back by the stage
+
+
+def battery_lab(models) -> str:
+    """One exercise per model: the LINE/1 battery and the model check, nothing else."""
+    exercises = []
+    for model in models:
+        checks = []
+        for name in BATTERY + ["model.conformance"]:
+            expect = ", expect: fail" if name in EXPECTED_FAILURES.get(model, ()) else ""
+            checks.append(f"      - {{check: {name}, points: 1{expect}}}")
+        exercises.append(f"  - id: {model}\n    title: {model}\n    model: {model}\n"
+                         f"    path: {model}\n    checks:\n" + "\n".join(checks))
+    return "lab: battery\ntitle: every model\nexercises:\n" + "\n".join(exercises) + "\n"
+
+
+@pytest.mark.docker
+def test_docker_every_reference_passes_the_battery_as_its_own_model(docker_engine, tmp_path):
+    """Issue 3: every model through the battery in the real stack (kqueue: unavailable)."""
+    from grader.runner import grade
+
+    models = RUNS_HERE + ["kqueue"]
+    (tmp_path / "labs" / "battery").mkdir(parents=True)
+    (tmp_path / "labs" / "battery" / "lab.yaml").write_text(battery_lab(models))
+    lab = load_lab("battery", tmp_path / "labs")
+    report = grade(lab, submission_of(tmp_path, models), "docker", "linux",
+                   tmp_path / "results", progress=lambda message: None)
+    wrong = {(r.exercise, r.check): (r.outcome.status, r.outcome.explain())
+             for r in report.results if not r.outcome.passed and r.exercise != "kqueue"}
+    assert wrong == {}
+    kqueue = {r.outcome.status for r in report.results if r.exercise == "kqueue"}
+    assert kqueue == {"unavailable"}
+    assert report.passed
