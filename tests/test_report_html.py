@@ -15,11 +15,9 @@ import zlib
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import REPO
+from conftest import REPO, short_select_lab
 
 from grader import charts
-from grader.labspec import load_lab
 from grader.results import write_all
 from grader.runner import grade
 
@@ -107,14 +105,8 @@ def colour_count(rows: list[bytes], bpp: int, hex_colour: str, tolerance: int = 
 def real_report(tmp_path_factory):
     """A real local run of the starter (some checks fail) against lab-3's select
     exercise with a 2 s load, so the page has verdicts, reasons and both charts."""
-    data = yaml.safe_load((REPO / "labs" / "lab-3" / "lab.yaml").read_text())
-    exercise = next(ex for ex in data["exercises"] if ex["id"] == "select")
-    exercise["load"]["duration"] = 2
-    data["exercises"] = [exercise]
-    labs = tmp_path_factory.mktemp("labs")
-    (labs / "lab-3").mkdir()
-    (labs / "lab-3" / "lab.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    report = grade(load_lab("lab-3", labs), REPO / "labs" / "lab-3" / "starter", "local",
+    lab = short_select_lab(tmp_path_factory.mktemp("labs"))
+    report = grade(lab, REPO / "labs" / "lab-3" / "starter", "local",
                    "linux", tmp_path_factory.mktemp("results"), progress=lambda m: None)
     write_all(report)
     return report

@@ -13,8 +13,7 @@ from xml.etree import ElementTree as ET
 
 import jsonschema
 import pytest
-import yaml
-from conftest import REPO
+from conftest import REPO, short_select_lab
 
 import grader.cli
 import grader.runner
@@ -230,14 +229,7 @@ def test_a_crash_inside_a_check_is_an_error_and_exit_1(crashing_check, tmp_path,
 @pytest.fixture(scope="module")
 def short_lab(tmp_path_factory):
     """lab-3's select exercise alone, with a 2 s load phase."""
-    data = yaml.safe_load((REPO / "labs" / "lab-3" / "lab.yaml").read_text())
-    exercise = next(ex for ex in data["exercises"] if ex["id"] == "select")
-    exercise["load"]["duration"] = 2
-    data["exercises"] = [exercise]
-    labs = tmp_path_factory.mktemp("labs")
-    (labs / "lab-3").mkdir()
-    (labs / "lab-3" / "lab.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_lab("lab-3", labs)
+    return short_select_lab(tmp_path_factory.mktemp("labs"))
 
 
 def test_a_grader_crash_outside_any_check_is_an_error(short_lab, tmp_path, monkeypatch):
