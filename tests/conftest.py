@@ -72,15 +72,15 @@ def grade(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedPro
                           text=True, timeout=timeout, **kwargs)
 
 
-def short_select_lab(labs: Path):
-    """lab-3's select exercise alone, with a 2 s load phase, written under `labs`."""
+def short_select_lab(labs: Path, duration: float = 2):
+    """lab-3's select exercise alone, with a short load phase, written under `labs`."""
     import yaml
 
     from grader.labspec import load_lab
 
     data = yaml.safe_load((REPO / "labs" / "lab-3" / "lab.yaml").read_text())
     exercise = next(ex for ex in data["exercises"] if ex["id"] == "select")
-    exercise["load"]["duration"] = 2
+    exercise["load"]["duration"] = duration
     data["exercises"] = [exercise]
     (labs / "lab-3").mkdir()
     (labs / "lab-3" / "lab.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
