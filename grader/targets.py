@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -128,7 +127,7 @@ class DockerTarget(Target):
                                             "-f", str(self.limits_file)]
         self.env = dict(os.environ, IOLAB_IMAGE=image, IOLAB_SUBMISSION=str(self.folder),
                         IOLAB_ENTRY=self.entry, IOLAB_OS=os_name_env(self.os_name),
-                        IOLAB_RESULTS=str(run_dir_abs(self.run_dir)),
+                        IOLAB_RESULTS=str(self.run_dir.resolve()),
                         IOLAB_LOCUST_OUT=f"/results/{self.label}/locust",
                         IOLAB_UID=str(os.getuid()), IOLAB_GID=str(os.getgid()))
 
@@ -285,9 +284,7 @@ class LocalTarget(Target):
         self._reader: threading.Thread | None = None
 
     def start(self) -> None:
-        if not port_free(self.port):
-            raise UsageError(f"port {self.port} is already in use on 127.0.0.1: "
-                             "stop what listens there or choose another with --port")
+        # A busy --port is bad input, refused by the runner before anything starts.
         env = dict(os.environ, HOST="127.0.0.1", PORT=str(self.port),
                    IOLAB_OS=os_name_env(self.os_name),
                    PYTHONPATH=str(REPO / "servers" / "osprofile"))
@@ -529,10 +526,6 @@ def os_name_env(os_name: str) -> str:
     return "" if os_name == "native" else os_name
 
 
-def run_dir_abs(path: Path) -> Path:
-    return path.resolve()
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -546,12 +539,3 @@ def port_free(port: int) -> bool:
             return True
         except OSError:
             return False
-
-
-def wait_for(predicate, timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False

@@ -17,7 +17,6 @@ class LoadStats:
     p95_ms: float
     p99_ms: float
     users: int = 0
-    workers: int = 0
     history: list[dict] = field(default_factory=list)  # Locust's stats_history rows
     # from the JSON: the run's start and end (epoch s) and {second: [requests, failures]}
     span: tuple[float, float] | None = None
@@ -103,26 +102,25 @@ def per_second(entries: list[dict]) -> dict[int, list[int]]:
 def read_stats(prefix: Path) -> LoadStats:
     """Totals from <prefix>.json (complete) or else <prefix>_stats.csv's "Aggregated"
     row; the per-second history (for the report's charts) from _stats_history.csv."""
-    stats_file = Path(f"{prefix}_stats.csv")
-    final = final_totals(Path(f"{prefix}.json"))
-    if not stats_file.exists() and final is None:
-        raise FileNotFoundError(f"Locust wrote no statistics ({stats_file.name} is missing)")
-    total = None
-    if stats_file.exists():
-        with stats_file.open(newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        total = next((r for r in rows if r.get("Name") == "Aggregated"), None)
-    if total is None and final is None:
-        raise ValueError(f"{stats_file.name} has no Aggregated row")
+    final = final_totals(Path(f"{prefix}.json")) or csv_totals(Path(f"{prefix}_stats.csv"))
     history_file = Path(f"{prefix}_stats_history.csv")
     history = []
     if history_file.exists():
         with history_file.open(newline="") as fh:
             history = [r for r in csv.DictReader(fh) if r.get("Name") == "Aggregated"]
     users = max((int(_number(r, "User Count")) for r in history), default=0)
-    if final is None:
-        final = {"requests": int(_number(total, "Request Count")),
-                 "failures": int(_number(total, "Failure Count")),
-                 "rps": _number(total, "Requests/s"), "p50_ms": _number(total, "50%"),
-                 "p95_ms": _number(total, "95%"), "p99_ms": _number(total, "99%")}
     return LoadStats(**final, users=users, history=history)
+
+
+def csv_totals(stats_file: Path) -> dict:
+    """The totals of the "Aggregated" row, when Locust wrote no JSON."""
+    if not stats_file.exists():
+        raise FileNotFoundError(f"Locust wrote no statistics ({stats_file.name} is missing)")
+    with stats_file.open(newline="") as fh:
+        total = next((r for r in csv.DictReader(fh) if r.get("Name") == "Aggregated"), None)
+    if total is None:
+        raise ValueError(f"{stats_file.name} has no Aggregated row")
+    return {"requests": int(_number(total, "Request Count")),
+            "failures": int(_number(total, "Failure Count")),
+            "rps": _number(total, "Requests/s"), "p50_ms": _number(total, "50%"),
+            "p95_ms": _number(total, "95%"), "p99_ms": _number(total, "99%")}
