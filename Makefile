@@ -42,8 +42,9 @@ test: venv
 	 elif [ "$$CI" = "true" ]; then echo "error: CI=true but no Docker engine is running" >&2; exit 2; fi
 	$(PYTHON) -m pytest
 
+# The quick tier for everyday work: no Docker, no load phases, no repeated runs.
 test-fast: venv
-	$(PYTHON) -m pytest -m "not docker"
+	$(PYTHON) -m pytest -m "not docker and not slow"
 
 lint: venv
 	$(VENV)/bin/ruff check grader servers tests labs bench

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.svg import bar_chart, line_chart
+from grader.svg import Series, bar_chart, line_chart
 
 COLUMNS = ["server", "clients", "pipeline", "round", "idle", "rps", "p50_us", "p99_us", "replies", "errors",
            "idle_connected", "idle_held", "loadgen_cpu_s", "seconds", "replies_per_cpu_s",
@@ -48,7 +48,8 @@ def write(out: Path, scale: list[dict], duel: list[dict], idle: list[dict], c10k
     groups = {s: {f"{r['clients']} clients": r["rps"] for r in scale if r["server"] == s}
               for s in dict.fromkeys(r["server"] for r in scale)}
     (out / "throughput.svg").write_text(bar_chart(
-        "LINE/1 replies/s per server (1 KiB lines, loopback, one run)", "replies/s", groups))
+        "LINE/1 replies/s per server (1 KiB lines, loopback, one run)", groups,
+        x_label="replies/s"))
     series: dict[str, list[tuple[float, float]]] = {}
     notes = []
     for r in idle:
@@ -57,11 +58,18 @@ def write(out: Path, scale: list[dict], duel: list[dict], idle: list[dict], c10k
         else:
             notes.append(f"{r['server']} at {r['idle']} idle: not served "
                          f"({r['idle_held']} of {r['idle']} held, {r['errors']} errors)")
-    (out / "idle_latency.svg").write_text(line_chart(
-        "Per-request latency (p50) of 1 active client vs idle connections held",
-        "idle connections held", "p50 round trip (µs)", series, notes))
+    (out / "idle_latency.svg").write_text(idle_chart(series, notes))
     (out / "summary.md").write_text(summary(scale, duel, idle, c10k, machine, seconds, levels,
                                             smoke, uvloop, repeats))
+
+
+def idle_chart(series: dict[str, list[tuple[float, float]]], notes: list[str]) -> str:
+    """p50 latency against idle connections held: one line per server."""
+    levels = sorted({x for points in series.values() for x, _ in points})
+    return line_chart("Per-request latency (p50) of 1 active client vs idle connections held",
+                      [Series(name, points) for name, points in series.items()],
+                      x_label="idle connections held", y_label="p50 round trip (µs)",
+                      notes=notes, x_ticks=levels, width=720, height=420)
 
 
 def median(values: list[float]) -> float:
@@ -87,7 +95,7 @@ def duel_ratios(duel: list[dict], a: str, b: str, key: str) -> dict[int, tuple[f
 
 def summary(scale, duel, idle, c10k, machine, seconds, levels, smoke, uvloop, repeats) -> str:
     top = max(levels)
-    lines = [f"# iolab bench — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    lines = [f"# iolab bench — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
              + (" (smoke run)" if smoke else ""), ""]
     lines += [
         f"Machine: {machine['nproc']} cores, {machine['cpu']}, Linux {machine['kernel']}, "

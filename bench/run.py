@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import report
@@ -160,7 +160,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, help="default: bench/results/<date>/")
     args = parser.parse_args(argv)
     cfg = SMOKE if args.smoke else FULL
-    out = args.out or REPO / "bench" / "results" / datetime.now(UTC).strftime("%Y-%m-%d")
+    out = args.out or REPO / "bench" / "results" / datetime.now(timezone.utc).strftime("%Y-%m-%d")
     out.mkdir(parents=True, exist_ok=True)
     logs = Path(tempfile.mkdtemp(prefix="iolab-bench-"))  # the servers' logs, kept on failure
     nofile = raise_nofile(cfg["c10k"] + 1000)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from grader.lineclient import wait_listening
-from grader.targets import free_port
+from grader.paths import REPO
+from grader.proc import NotListening, start_server, stop_group
 
-REPO = Path(__file__).resolve().parent.parent
 SERVERS = REPO / "servers"
 UVLOOP = Path(__file__).resolve().parent / "uvloop_server.py"
 
@@ -41,32 +39,24 @@ class Server:
     """`with Server("epoll") as srv:` ... srv.host is tcp://127.0.0.1:PORT."""
 
     def __init__(self, name: str, log_dir: Path):
-        self.name, self.port = name, free_port()
-        self.host = f"tcp://127.0.0.1:{self.port}"
+        self.name, self.port = name, 0
         self.log = log_dir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
 
+    @property
+    def host(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
     def __enter__(self) -> Server:
-        env = dict(os.environ, HOST="127.0.0.1", PORT=str(self.port), IOLAB_OS="")
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, str(path_of(self.name))], env=env,
-                                         cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True,
-                                         preexec_fn=lambda: os.sched_setaffinity(0, server_cores()))
-        if not wait_listening(("127.0.0.1", self.port), 15):
-            self.__exit__()
-            raise RuntimeError(f"{self.name} did not listen; see {self.log}")
+            try:
+                self.proc, self.port = start_server(
+                    path_of(self.name), env={"IOLAB_OS": ""}, cwd=REPO, stdout=log, wait=15,
+                    preexec_fn=lambda: os.sched_setaffinity(0, server_cores()))
+            except NotListening as exc:
+                raise RuntimeError(f"{exc}; see {self.log}")
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(5)
-        except (subprocess.TimeoutExpired, ProcessLookupError):
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(5)
+        if self.proc is not None:
+            stop_group(self.proc, grace=5)

@@ -20,6 +20,10 @@ Load phases are measured one at a time across the batch (a file lock), so
 -j N speeds up the rest without N servers competing for the CPU while their
 throughput is judged against the reference. --parallel-load turns that off.
 
+Each student's verdict is read back from their run.json and summed with
+grader/report.py's `summarize`: the same definition of "passed" as a single run.
+The command line is in grader/cli.py (`batch`); this module is the orchestration.
+
 Exit codes: 0 the batch ran (whatever the students scored); 2 bad input;
 130 interrupted (the summary then lists the submissions graded so far).
 """
@@ -38,33 +42,21 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.dockercli import require_engine
 from grader.errors import UsageError
-from grader.labspec import REPO, lab_names, load_lab
+from grader.labspec import load_lab
+from grader.load.lock import LOAD_LOCK_ENV
+from grader.outcome import Status
+from grader.paths import REPO
+from grader.proc import stop_group
+from grader.report import RUN_FILE, by_exercise, new_run_id, read_run, summarize
+from grader.results import TEMPLATES
 
-LOAD_LOCK_ENV = "IOLAB_LOAD_LOCK"  # a file: hold its lock while a load phase runs
 DEFAULT_TIMEOUT = 900.0  # seconds one submission may take, all exercises included
 IGNORED = {"__pycache__", "__MACOSX", ".git", ".venv", "node_modules"}
-
-
-@contextmanager
-def exclusive_load():
-    """Hold the batch's load lock (when IOLAB_LOAD_LOCK names one) around a load phase."""
-    path = os.environ.get(LOAD_LOCK_ENV)
-    if not path:
-        yield
-        return
-    import fcntl  # POSIX only, and only needed under a batch
-
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -97,28 +89,6 @@ class Row:
             "report": file("report.html"), "log": file("grader.log"),
             "exercises": self.exercises,
         }
-
-
-def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m grader batch", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("lab", help=f"the lab to grade ({', '.join(lab_names())})")
-    parser.add_argument("submissions", type=Path,
-                        help="a folder holding one folder (or one .py file) per student")
-    parser.add_argument("-j", "--jobs", type=int, default=1,
-                        help="submissions graded at the same time (default 1)")
-    parser.add_argument("--mode", choices=("docker", "local"), default="docker")
-    parser.add_argument("--os", dest="os_name", default="linux",
-                        choices=("linux", "macos", "windows", "native"))
-    parser.add_argument("--exercise", action="append", help="grade only this exercise")
-    parser.add_argument("--results", type=Path, default=REPO / "results",
-                        help="where results/<lab>/batch-<id>/ goes")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                        help=f"seconds one submission may take (default {DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--parallel-load", action="store_true",
-                        help="let load phases overlap (faster, noisier throughput figures)")
-    return parser.parse_args(argv)
 
 
 def find_submissions(folder: Path) -> list[tuple[str, Path]]:
@@ -195,7 +165,7 @@ class Batch:
                 try:
                     row.exit_code = proc.wait(timeout=self.args.timeout)
                 except subprocess.TimeoutExpired:
-                    stop(proc)
+                    stop_group(proc, grace=90.0)
                     row.error = f"timed out after {self.args.timeout:g} s (the grader was stopped)"
                 finally:
                     with self.lock:
@@ -204,12 +174,12 @@ class Batch:
             row.error = row.error or f"could not run the grader: {type(exc).__name__}: {exc}"
         row.seconds = time.monotonic() - started
         row.folder = self.collect(student, work, log_path)
-        read_results(row, self.args.lab)
+        read_results(row)
         if not row.error and row.exit_code not in (0, 1):
             row.verdict = "error"
             row.error = explain_exit(row.exit_code, row.folder / "grader.log")
         elif not row.error and row.verdict == "error" and not row.exercises:
-            row.error = "the grader wrote no results.json: " + explain_exit(
+            row.error = f"the grader wrote no {RUN_FILE}: " + explain_exit(
                 row.exit_code, row.folder / "grader.log")
         return row
 
@@ -231,25 +201,8 @@ class Batch:
         self.stopping = True
         with self.lock:
             procs = list(self.procs)
-        for proc in procs:
-            stop(proc)
-
-
-def stop(proc: subprocess.Popen, grace: float = 90.0) -> None:
-    """SIGTERM (the grader tears its stack down and exits), then SIGKILL."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(10)
-    except ProcessLookupError:
-        pass
+        for proc in procs:  # SIGTERM: each grader tears its stack down, then exits
+            stop_group(proc, grace=90.0)
 
 
 def explain_exit(code: int | None, log: Path) -> str:
@@ -263,48 +216,29 @@ def explain_exit(code: int | None, log: Path) -> str:
     return f"{what}: {tail}" if tail else what
 
 
-def read_results(row: Row, lab: str) -> None:
-    """Score, verdict and per-exercise figures from the student's results.json."""
-    path = row.folder / "results.json" if row.folder else None
-    if not path or not path.exists():
+def read_results(row: Row) -> None:
+    """Score, verdict and per-exercise figures from the student's run.json."""
+    if row.folder is None or not (row.folder / RUN_FILE).exists():
         return
     try:
-        data = json.loads(path.read_text())
-        tests = data["tests"]
+        _, results = read_run(row.folder)
     except (ValueError, KeyError, TypeError) as exc:
-        row.error = f"unreadable results.json: {exc}"
+        row.error = f"unreadable {RUN_FILE}: {exc}"
         return
-    row.score = float(data.get("score", 0))
-    row.max_score = float(data.get("extra_data", {}).get("max_score")
-                          or sum(t.get("max_score", 0) for t in tests))
-    statuses = []
-    for test in tests:
-        extra = test.get("extra_data", {})
-        exercise = extra.get("exercise") or test.get("name", "?").split(":", 1)[0]
-        status = extra.get("status") or test.get("status", "failed")
-        ex = row.exercises.setdefault(exercise, {"score": 0.0, "max_score": 0.0,
-                                                 "verdict": "passed", "checks": {}})
-        ex["score"] += float(test.get("score", 0))
-        ex["max_score"] += float(test.get("max_score", 0))
-        ex["checks"][extra.get("check") or test.get("name")] = status
-        if extra.get("required", True):
-            statuses.append(status)
-            ex["verdict"] = worse(ex["verdict"], status)
-    for ex in row.exercises.values():
-        if all(s == "unavailable" for s in ex["checks"].values()):
-            ex["verdict"] = "unavailable"
-    if "error" in statuses:
+    summary = summarize(results)
+    row.score, row.max_score = summary.score, summary.max_score
+    for exercise, checks in by_exercise(results).items():
+        part = summarize(checks)
+        row.exercises[exercise] = {"score": part.score, "max_score": part.max_score,
+                                   "verdict": part.verdict.value,
+                                   "checks": {r.check: r.status.value for r in checks}}
+    if summary.verdict == Status.ERROR:
         row.verdict = "error"
         row.error = row.error or "some check could not reach a verdict (see report.html)"
     elif row.error:
         row.verdict = "error"
     else:
-        row.verdict = "passed" if row.exit_code == 0 else "failed"
-
-
-def worse(a: str, b: str) -> str:
-    order = ["passed", "unavailable", "failed", "error"]
-    return max(a, b, key=lambda s: order.index(s) if s in order else 2)
+        row.verdict = "failed" if summary.verdict == Status.FAILED else "passed"
 
 
 def write_summary(root: Path, args, rows: list[Row], seconds: float) -> list[Path]:
@@ -332,32 +266,13 @@ def write_summary(root: Path, args, rows: list[Row], seconds: float) -> list[Pat
         "students": [r.to_dict(root) for r in rows],
     }
     (root / "summary.json").write_text(json.dumps(summary, indent=2))
-    lines = [f"# {args.lab}: {len(rows)} submissions", "",
-             f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors "
-             f"({args.mode} mode, os={args.os_name}, {seconds:.0f} s)", "",
-             "| student | score | verdict | " + " | ".join(exercises) + " |",
-             "|---|---:|---|" + "---|" * len(exercises)]
-    for r in rows:
-        cells = [r.exercises[e]["verdict"] if e in r.exercises else "" for e in exercises]
-        verdict = r.verdict + (f": {r.error}" if r.error else "")
-        lines.append(f"| {r.student} | {r.score:g}/{r.max_score:g} | "
-                     f"{verdict.replace('|', '/')} | " + " | ".join(cells) + " |")
-    (root / "summary.md").write_text("\n".join(lines) + "\n")
+    (root / "summary.md").write_text(TEMPLATES.get_template("summary.md.j2").render(
+        args=args, rows=rows, counts=counts, exercises=exercises, seconds=seconds))
     return [root / "class.csv", root / "summary.json", root / "summary.md"]
 
 
-def main(argv: list[str]) -> int:
-    args = parse(argv)
-    try:
-        return run(args)
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
 def run(args: argparse.Namespace) -> int:
-    from grader.runner import new_run_id
-
+    """Grade every submission in args.submissions; see the module's docstring."""
     if args.jobs < 1:
         raise UsageError(f"-j must be at least 1, got {args.jobs}")
     lab = load_lab(args.lab)
@@ -368,8 +283,6 @@ def run(args: argparse.Namespace) -> int:
                              f"{', '.join(ex.id for ex in lab.exercises)}")
     students = find_submissions(args.submissions)
     if args.mode == "docker":
-        from grader.cli import require_engine
-
         require_engine()
     root = args.results / lab.name / f"batch-{new_run_id()}"
     root.mkdir(parents=True)

@@ -1,55 +1,104 @@
-"""The command line: `python -m grader LAB [options]`.
+"""The command line: `python -m grader LAB [options]` and its other verbs.
 
-A whole class: `python -m grader batch LAB SUBMISSIONS_DIR -j N` (grader/batch.py).
+  python -m grader lab-3 [--submission PATH] [--mode docker|local] ...   grade one submission
+  python -m grader batch lab-3 SUBMISSIONS_DIR -j N ...                  grade a whole class
+  python -m grader checks                                                every check and its parameters
+  python -m grader stage HOST:PORT PLAN.json OUT.json [WAIT]             (inside the stack)
 
-Exit codes: 0 every required check passed; 1 some check failed or errored;
-2 bad input (one line on stderr saying what is wrong and what to do).
+`python -m grader grade lab-3` is the same as `python -m grader lab-3`.
+
+Exit codes: 0 every required check passed (batch: the batch ran); 1 some check
+failed or errored; 2 bad input (one line on stderr saying what is wrong and
+what to do); 130/143 interrupted by Ctrl-C/SIGTERM (the stacks are torn down).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
+from grader import batch, stage
+from grader.checks import REGISTRY
+from grader.dockercli import require_engine
 from grader.errors import StackError, UsageError
-from grader.labspec import REPO, lab_names, load_lab
+from grader.labspec import lab_names, load_lab
+from grader.paths import RESULTS
+from grader.progress import terminal_progress
+from grader.results import print_table, write_all
+from grader.runner import grade
+from grader.targets import MODES
+
+OSES = ("linux", "macos", "windows", "native")
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("lab", help=f"the lab to grade ({', '.join(lab_names())})")
-    parser.add_argument("--submission", type=Path,
-                        help="a folder with server.py, or one .py file (default: the lab's starter/)")
-    parser.add_argument("--mode", choices=("docker", "local"), default="docker")
-    parser.add_argument("--os", dest="os_name", default="linux",
-                        choices=("linux", "macos", "windows", "native"),
+def grading_options() -> argparse.ArgumentParser:
+    """What a single run and a batch share (a parent parser: written once)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--mode", choices=MODES, default="docker",
+                        help="docker: a Compose stack (default); local: no Docker")
+    parent.add_argument("--os", dest="os_name", default="linux", choices=OSES,
                         help="OS profile to emulate (native: the real platform decides)")
-    parser.add_argument("--exercise", action="append", help="grade only this exercise")
-    parser.add_argument("--port", type=int, help="local mode: the port the server gets "
-                        "(default: a free one)")
-    parser.add_argument("--results", type=Path, default=REPO / "results",
-                        help="where results/<lab>/<run-id>/ goes")
-    return parser.parse_args(argv)
+    parent.add_argument("--exercise", action="append",
+                        help="grade only this exercise (repeatable)")
+    parent.add_argument("--results", type=Path, default=RESULTS,
+                        help="where results/<lab>/<run-id>/ goes (default: ./results)")
+    return parent
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = top.add_subparsers(dest="verb", metavar="VERB")
+    shared = grading_options()
+
+    one = verbs.add_parser("grade", parents=[shared], help="grade one submission (the default)")
+    one.add_argument("lab", help=f"the lab to grade ({', '.join(lab_names())})")
+    one.add_argument("--submission", type=Path,
+                     help="a folder with server.py, or one .py file (default: the lab's starter/)")
+    one.add_argument("--port", type=int, help="local mode: the port the server gets "
+                     "(default: a free one)")
+    one.set_defaults(run=grade_command)
+
+    many = verbs.add_parser("batch", parents=[shared], help="grade a whole class",
+                            description=batch.__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    many.add_argument("lab", help=f"the lab to grade ({', '.join(lab_names())})")
+    many.add_argument("submissions", type=Path,
+                      help="a folder holding one folder (or one .py file) per student")
+    many.add_argument("-j", "--jobs", type=int, default=1,
+                      help="submissions graded at the same time (default 1)")
+    many.add_argument("--timeout", type=float, default=batch.DEFAULT_TIMEOUT,
+                      help=f"seconds one submission may take (default {batch.DEFAULT_TIMEOUT:g})")
+    many.add_argument("--parallel-load", action="store_true",
+                      help="let load phases overlap (faster, noisier throughput figures)")
+    many.set_defaults(run=batch.run)
+
+    listing = verbs.add_parser("checks", help="list every check, its stage and parameters")
+    listing.set_defaults(run=checks_command)
+
+    inside = verbs.add_parser("stage", help="run the network checks (inside the stack)")
+    inside.add_argument("target", help="HOST:PORT of the server")
+    inside.add_argument("plan", type=Path)
+    inside.add_argument("out", type=Path)
+    inside.add_argument("wait", type=float, nargs="?", default=20.0)
+    inside.set_defaults(run=lambda a: stage.main(a.target, a.plan, a.out, a.wait))
+    top.set_defaults(verbs=set(verbs.choices))
+    return top
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["stage"]:
-        from grader.stage import main as stage_main
-
-        return stage_main(argv[1:])
-    if argv[:1] == ["batch"]:
-        from grader.batch import main as batch_main
-
-        return batch_main(argv[1:])
-    args = parse(argv)
+    top = parser()
+    if argv and argv[0] not in top.get_default("verbs") and not argv[0].startswith("-"):
+        argv = ["grade", *argv]  # `python -m grader lab-3` grades
+    args = top.parse_args(argv)
+    if not getattr(args, "run", None):
+        top.print_help()
+        return 2
     signal.signal(signal.SIGTERM, _terminated)  # a platform's kill: the same teardown as Ctrl-C
     try:
-        return grade_command(args)
+        return args.run(args)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -67,9 +116,6 @@ def _terminated(signum, frame) -> None:
 
 
 def grade_command(args: argparse.Namespace) -> int:
-    from grader.results import print_table, terminal_progress, write_all
-    from grader.runner import grade
-
     lab = load_lab(args.lab)
     submission = args.submission or lab.starter
     if args.mode == "docker":
@@ -86,14 +132,11 @@ def grade_command(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
-def require_engine() -> None:
-    """Docker mode needs a running engine and the images; say so in one line."""
-    if not shutil.which("docker"):
-        raise UsageError("docker is not installed: install Docker Engine, or use --mode local")
-    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        raise UsageError("the Docker engine is not running (docker info failed): start it "
-                         "(e.g. `sudo systemctl start docker`), or use --mode local")
-    images = subprocess.run(["docker", "image", "inspect", "iolab-runtime:latest"],
-                            capture_output=True)
-    if images.returncode != 0:
-        raise UsageError("the image iolab-runtime:latest is missing: run `make images` first")
+def checks_command(args: argparse.Namespace, out=print) -> int:
+    """Every check in the registry: name, stage, title, and its parameters."""
+    for name, spec in sorted(REGISTRY.items()):
+        out(f"{name}  [{spec.stage}]  {spec.title}")
+        for param in spec.params.values():
+            out(f"    {param.describe()}" + ("  (relative to the calibration)"
+                                              if param.relative else ""))
+    return 0

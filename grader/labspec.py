@@ -3,24 +3,29 @@
 A lab is data (Labtainers' habit): its exercises, the model each requires,
 the OS profiles it runs on, its checks with points and visibility, its load
 phase and its reference solution. Every mistake is reported as
-"lab.yaml line N: <what is wrong>" so an instructor can fix it at once.
+"lab.yaml line N: <what is wrong>" so an instructor can fix it at once; a
+check's parameters are validated against what the check declares in the
+registry (grader/checks/), so a typo is an error, never a silent default.
+
+Blocks may be written once and reused, as compose.yaml does: top-level `x-`
+keys are ignored, `<<: *anchor` merges a mapping, and a list alias inside a
+list is spliced in (`checks: [*battery, {check: robust.fd_limit, points: 1}]`).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from yaml.constructor import SafeConstructor
 
-from grader.checks import load_all
+from grader.checks import REGISTRY, Stage
 from grader.errors import UsageError
+from grader.paths import LABS, REPO, shown
 from servers.platforms import MODELS, OSES, where
 
-REPO = Path(__file__).resolve().parent.parent
-LABS = Path(os.environ.get("IOLAB_LABS") or REPO / "labs")  # IOLAB_LABS: tests point elsewhere
 VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")
 LOAD_KEYS = {"users": int, "spawn_rate": (int, float), "duration": (int, float),
              "line_size": int, "pipeline": int, "workers": int}
@@ -30,11 +35,19 @@ DEFAULT_LIMITS = {"memory": "512m", "cpus": 1.0, "pids": 512, "nofile": 4096, "t
 LIMIT_KINDS = {"memory": (str, int), "cpus": (int, float), "pids": int, "nofile": int,
                "timeout": (int, float)}
 KINDS = ("server", "module")  # module: a Python module tested by pytest (lab-0)
-THRESHOLD_KEYS = ("max_failure_ratio", "min_rps", "min_rps_ratio", "max_p95_ms", "max_p95_ratio")
+ENTRY_KEYS = ("check", "points", "title", "visibility", "required", "expect")
+
+
+def threshold_params() -> dict:
+    """What `load: thresholds:` may set: the parameters of the load checks."""
+    return {name: p for spec in REGISTRY.values() if spec.stage == Stage.LOAD
+            for name, p in spec.params.items()}
 
 
 @dataclass
 class CheckEntry:
+    """One check of an exercise, as lab.yaml gives it (params: only those it set)."""
+
     check: str
     points: float
     title: str
@@ -42,6 +55,14 @@ class CheckEntry:
     required: bool = True
     params: dict = field(default_factory=dict)
     expect: str = "pass"  # "fail": the check fails by design for this model (a lesson)
+
+    @property
+    def spec(self):
+        return REGISTRY[self.check]
+
+    @property
+    def stage(self) -> Stage:
+        return self.spec.stage
 
 
 @dataclass
@@ -68,16 +89,8 @@ class Lab:
     starter: Path
 
 
-def _show(path: Path) -> Path:
-    """A path as the user would type it: relative to the checkout when inside it."""
-    try:
-        return path.relative_to(REPO)
-    except ValueError:
-        return path
-
-
-class _Where:
-    """Remembers the line of every mapping so errors can point at it."""
+class _File:
+    """The lab.yaml being read: errors name it and the line of the node at fault."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -88,6 +101,10 @@ class _Where:
 
 
 def lab_names(labs: Path = LABS) -> list[str]:
+    """Every folder of `labs` with a lab.yaml (none where there are no labs: the stack's
+    grader container has only grader/ and servers/)."""
+    if not labs.is_dir():
+        return []
     return sorted(p.name for p in labs.iterdir() if (p / "lab.yaml").is_file())
 
 
@@ -95,25 +112,26 @@ def load_lab(name: str, labs: Path = LABS) -> Lab:
     path = labs / name / "lab.yaml"
     if not path.is_file():
         known = ", ".join(lab_names(labs)) or "none"
-        raise UsageError(f"unknown lab {name!r}: there is no {_show(path)} (labs: {known})")
-    where_ = _Where(_show(path))
+        raise UsageError(f"unknown lab {name!r}: there is no {shown(path)} (labs: {known})")
+    f = _File(shown(path))
     try:
         root = yaml.compose(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
-        raise UsageError(f"{where_.path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})")
-    top = _mapping(where_, root, "the file", required=("lab", "title", "exercises"))
-    if _scalar(where_, top["lab"]) != name:
-        raise where_.fail(top["lab"], f"lab: says {top['lab'].value!r}, the folder is {name!r}")
-    exercises = [_exercise(where_, node) for node in _sequence(where_, top["exercises"])]
+        raise UsageError(f"{f.path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})")
+    _merge_keys(f, root)
+    top = _mapping(f, root, "the file", required=("lab", "title", "exercises"), extensions=True)
+    if _scalar(f, top["lab"]) != name:
+        raise f.fail(top["lab"], f"lab: says {top['lab'].value!r}, the folder is {name!r}")
+    exercises = [_exercise(f, node) for node in _sequence(f, top["exercises"])]
     ids = [ex.id for ex in exercises]
     if len(set(ids)) != len(ids):
-        raise where_.fail(top["exercises"], f"exercise ids must be unique, got {ids}")
-    return Lab(name, _scalar(where_, top["title"]), path.parent, exercises, path.parent / "starter")
+        raise f.fail(top["exercises"], f"exercise ids must be unique, got {ids}")
+    return Lab(name, _scalar(f, top["title"]), path.parent, exercises, path.parent / "starter")
 
 
-def _exercise(w: _Where, node: yaml.Node) -> Exercise:
+def _exercise(w: _File, node: yaml.Node) -> Exercise:
     m = _mapping(w, node, "an exercise", required=("id", "title", "model", "checks"),
                  optional=("path", "entry", "os", "reference", "load", "limits", "kind"))
     kind = _scalar(w, m["kind"]) if "kind" in m else "server"
@@ -128,7 +146,7 @@ def _exercise(w: _Where, node: yaml.Node) -> Exercise:
             raise w.fail(m["os"], f"unknown OS {os_name!r}; choose from {', '.join(OSES)}")
     checks = [_check(w, n) for n in _sequence(w, m["checks"])]
     load = _load(w, m["load"]) if "load" in m else None
-    if load is None and any(c.check.startswith("load.") for c in checks):
+    if load is None and any(c.stage == Stage.LOAD for c in checks):
         raise w.fail(m["checks"], "load.* checks need a load: section in the exercise")
     reference = _scalar(w, m["reference"]) if "reference" in m else None
     if reference and not (REPO / reference).exists():
@@ -143,38 +161,60 @@ def _exercise(w: _Where, node: yaml.Node) -> Exercise:
     )
 
 
-def _check(w: _Where, node: yaml.Node) -> CheckEntry:
+def _check(w: _File, node: yaml.Node) -> CheckEntry:
     m = _mapping(w, node, "a check", required=("check", "points"), optional=None)
     name = _scalar(w, m["check"])
-    registry = load_all()
-    if name not in registry:
-        raise w.fail(m["check"], f"unknown check {name!r}; known: {', '.join(sorted(registry))}")
+    if name not in REGISTRY:
+        raise w.fail(m["check"], f"unknown check {name!r}; known: {', '.join(sorted(REGISTRY))}"
+                     " (python -m grader checks lists them)")
+    spec = REGISTRY[name]
     data = {k: yaml.safe_load(yaml.serialize(v)) for k, v in m.items()}
-    points = data.pop("points")
-    if not isinstance(points, (int, float)) or points < 0:
+    points = data["points"]
+    if not isinstance(points, (int, float)) or isinstance(points, bool) or points < 0:
         raise w.fail(m["points"], f"points must be a number ≥ 0, got {points!r}")
-    visibility = data.pop("visibility", "visible")
+    visibility = data.get("visibility", "visible")
     if visibility not in VISIBILITY:
         raise w.fail(m.get("visibility"), f"visibility must be one of {', '.join(VISIBILITY)}")
-    data.pop("check")
-    expect = data.pop("expect", "pass")
+    expect = data.get("expect", "pass")
     if expect not in ("pass", "fail"):
         raise w.fail(m.get("expect"), f"expect must be pass or fail, got {expect!r}")
-    return CheckEntry(check=name, points=float(points), title=data.pop("title", registry[name].title),
-                      visibility=visibility, required=bool(data.pop("required", True)), params=data,
-                      expect=expect)
+    params = {k: v for k, v in data.items() if k not in ENTRY_KEYS}
+    for key in spec.unknown(params):
+        raise w.fail(m[key], f"unknown parameter {key!r} for {name} "
+                     f"(known: {', '.join(spec.params) or 'none'})")
+    for key, param in spec.params.items():
+        if param.required and key not in params:
+            raise w.fail(node, f"{name} needs the parameter {key!r} ({param.help})")
+        if key in params and not param.accepts(params[key]):
+            raise w.fail(m[key], f"parameter {key!r} of {name} must be "
+                         f"{_kind(param.type)}, got {params[key]!r}")
+    return CheckEntry(check=name, points=float(points), title=data.get("title", spec.title),
+                      visibility=visibility, required=bool(data.get("required", True)),
+                      params=params, expect=expect)
 
 
-def _load(w: _Where, node: yaml.Node) -> dict:
+def _kind(kind: type) -> str:
+    return {int: "a whole number", float: "a number", str: "text", bool: "true or false"}.get(
+        kind, kind.__name__)
+
+
+def _load(w: _File, node: yaml.Node) -> dict:
     m = _mapping(w, node, "load", required=("users", "duration"),
                  optional=tuple(LOAD_KEYS) + ("thresholds",))
     data = {k: yaml.safe_load(yaml.serialize(v)) for k, v in m.items()}
     for key, kind in LOAD_KEYS.items():
         if key in data and (not isinstance(data[key], kind) or data[key] <= 0):
             raise w.fail(m[key], f"load.{key} must be a positive number, got {data[key]!r}")
-    for key in data.get("thresholds") or {}:
-        if key not in THRESHOLD_KEYS:
-            raise w.fail(m["thresholds"], f"unknown threshold {key!r}; known: {', '.join(THRESHOLD_KEYS)}")
+    known = threshold_params()
+    thresholds = data.get("thresholds") or {}
+    if not isinstance(thresholds, dict):
+        raise w.fail(m["thresholds"], "load.thresholds must be a mapping")
+    for key, value in thresholds.items():
+        if key not in known:
+            raise w.fail(m["thresholds"], f"unknown threshold {key!r}; known: {', '.join(known)}")
+        if not known[key].accepts(value):
+            raise w.fail(m["thresholds"], f"threshold {key!r} must be {_kind(known[key].type)}, "
+                         f"got {value!r}")
     return data
 
 
@@ -186,7 +226,7 @@ def memory_bytes(value: str | int) -> int:
     return int(match[1]) * 1024 ** "bkmg".index(match[2] or "b")
 
 
-def _limits(w: _Where, node: yaml.Node) -> dict:
+def _limits(w: _File, node: yaml.Node) -> dict:
     m = _mapping(w, node, "limits", optional=tuple(LIMIT_KINDS))
     data = {k: yaml.safe_load(yaml.serialize(v)) for k, v in m.items()}
     for key, value in data.items():
@@ -204,12 +244,17 @@ def _limits(w: _Where, node: yaml.Node) -> dict:
     return {**DEFAULT_LIMITS, **data}
 
 
-def _mapping(w, node, what, required=(), optional=()) -> dict[str, yaml.Node]:
+def _mapping(w, node, what, required=(), optional=(), extensions=False
+             ) -> dict[str, yaml.Node]:
+    """A mapping's keys and value nodes; `optional=None` allows any key,
+    `extensions` skips compose-style `x-` keys (blocks written once, reused)."""
     if not isinstance(node, yaml.MappingNode):
         raise w.fail(node, f"{what} must be a mapping")
     result = {}
     for key_node, value in node.value:
         key = key_node.value
+        if extensions and isinstance(key, str) and key.startswith("x-"):
+            continue
         if optional is not None and key not in required and key not in optional:
             raise w.fail(key_node, f"unknown key {key!r} in {what}")
         result[key] = value
@@ -219,13 +264,35 @@ def _mapping(w, node, what, required=(), optional=()) -> dict[str, yaml.Node]:
     return result
 
 
-def _sequence(w: _Where, node: yaml.Node) -> list[yaml.Node]:
+def _merge_keys(w: _File, node: yaml.Node, seen: set | None = None) -> None:
+    """Resolve `<<:` merge keys in place, everywhere (the node keeps its line)."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        try:
+            SafeConstructor().flatten_mapping(node)
+        except yaml.constructor.ConstructorError as exc:
+            raise UsageError(f"{w.path} line {exc.problem_mark.line + 1}: {exc.problem}")
+        for _key, value in node.value:
+            _merge_keys(w, value, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _merge_keys(w, item, seen)
+
+
+def _sequence(w: _File, node: yaml.Node) -> list[yaml.Node]:
+    """A list's items; a list inside it (an alias to a list written once) is spliced in."""
     if not isinstance(node, yaml.SequenceNode) or not node.value:
         raise w.fail(node, "expected a non-empty list")
-    return node.value
+    items = []
+    for item in node.value:
+        items += _sequence(w, item) if isinstance(item, yaml.SequenceNode) else [item]
+    return items
 
 
-def _scalar(w: _Where, node: yaml.Node) -> str:
+def _scalar(w: _File, node: yaml.Node) -> str:
     if not isinstance(node, yaml.ScalarNode) or node.value == "":
         raise w.fail(node, "expected a non-empty value")
     return node.value

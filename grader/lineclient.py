@@ -40,18 +40,6 @@ def reset(sock: socket.socket) -> None:
     sock.close()
 
 
-def wait_listening(addr: Address, timeout: float) -> bool:
-    """True once something accepts TCP connections at addr, False on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(addr, timeout=1.0).close()
-            return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
 class Reader:
     """Reads from a socket until a byte count or EOF, within a deadline."""
 

@@ -3,12 +3,25 @@
 A check is judged by an Outcome: passed or not, the figure it measured, and on
 failure what was expected, what happened and a hint (CS144 style: "expected X,
 got Y"). The engine turns outcomes into CheckResults with points and
-visibility; result writers read only CheckResults.
+visibility; result writers read only CheckResults (grader/report.py sums them).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+
+class Status(str, Enum):
+    """A check's verdict. An error is never a pass; unavailable is neither."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"  # the grader could not reach a verdict
+    UNAVAILABLE = "unavailable"  # not run: the OS profile lacks the exercise's model
+
+    def __str__(self) -> str:  # f"{status}" is the value on every Python version
+        return self.value
 
 
 @dataclass
@@ -18,24 +31,24 @@ class Outcome:
     expected: str = ""
     got: str = ""
     hint: str = ""
-    status: str = ""  # "passed" | "failed" | "error" | "unavailable"; derived when empty
+    status: Status | str = ""  # derived from `passed` when empty
 
     def __post_init__(self) -> None:
-        if not self.status:
-            self.status = "passed" if self.passed else "failed"
+        self.status = Status(self.status) if self.status else (
+            Status.PASSED if self.passed else Status.FAILED)
 
     @classmethod
     def error(cls, why: str, hint: str = "") -> Outcome:
         """The check could not reach a verdict: never a pass."""
-        return cls(False, got=why, hint=hint, status="error")
+        return cls(False, got=why, hint=hint, status=Status.ERROR)
 
     @classmethod
     def unavailable(cls, why: str) -> Outcome:
-        return cls(False, got=why, status="unavailable")
+        return cls(False, got=why, status=Status.UNAVAILABLE)
 
     def explain(self) -> str:
         """One paragraph for a student: why it failed and what to try."""
-        if self.status == "passed":
+        if self.status == Status.PASSED:
             return self.figure
         parts = []
         if self.expected:
@@ -45,6 +58,9 @@ class Outcome:
         if self.hint:
             parts.append(f"hint: {self.hint}")
         return "; ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "status": self.status.value}
 
 
 @dataclass
@@ -60,8 +76,17 @@ class CheckResult:
     extra: dict = field(default_factory=dict)
 
     @property
+    def status(self) -> Status:
+        return self.outcome.status
+
+    @property
     def score(self) -> float:
         return self.max_score if self.outcome.passed else 0.0
+
+    @property
+    def counted_max(self) -> float:
+        """What the check is worth in the total: an exercise not run counts for nothing."""
+        return 0.0 if self.status == Status.UNAVAILABLE else self.max_score
 
     @property
     def name(self) -> str:
@@ -69,6 +94,7 @@ class CheckResult:
 
     def to_dict(self) -> dict:
         data = asdict(self)
+        data["outcome"] = self.outcome.to_dict()
         data["score"] = self.score
         return data
 

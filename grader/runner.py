@@ -10,49 +10,23 @@ and turn outcomes into CheckResults. Nothing here knows what a check does.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from grader.batch import exclusive_load
-from grader.checks import CheckContext, load_all, run_check
+from grader.checks import CheckContext, Stage, run_check
 from grader.errors import StackError, UsageError
-from grader.labspec import REPO, Exercise, Lab
-from grader.outcome import CheckResult, Outcome
-from grader.results import ticking
-from grader.targets import DockerTarget, LocalTarget, Target, port_free
+from grader.labspec import CheckEntry, Exercise, Lab
+from grader.load.lock import exclusive_load
+from grader.outcome import CheckResult, Outcome, Status
+from grader.paths import REPO
+from grader.proc import port_free
+from grader.progress import ticking
+from grader.report import RunReport, new_run_id
+from grader.targets import Target, make_target
 from servers.platforms import unavailable_reason
 
 WAIT_FOR_SERVER = 20.0  # seconds a server gets to start listening
-
-
-@dataclass
-class RunReport:
-    lab: Lab
-    run_id: str
-    folder: Path
-    mode: str
-    os_name: str
-    port: int | None = None  # local mode: a fixed port for the server
-    results: list[CheckResult] = field(default_factory=list)
-    logs: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
-    # per exercise: {"submission": LoadStats, "reference": LoadStats | None} (report.html)
-    load: dict[str, dict] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return all(r.outcome.passed for r in self.results
-                   if r.required and r.outcome.status != "unavailable")
-
-
-def new_run_id() -> str:
-    """Unique across parallel runs (batch grading): time, pid and a random suffix."""
-    return (datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-            + f"-{os.getpid() % 10000:04d}-{secrets.token_hex(2)}")
 
 
 def resolve_submission(submission: Path, exercise: Exercise, single_file: bool) -> tuple[Path, str]:
@@ -86,9 +60,11 @@ def check_submission(submission: Path) -> bool:
     return False
 
 
-def grade(lab: Lab, submission: Path, mode: str, os_name: str, results_root: Path,
+def grade(lab: Lab, submission: Path, mode: str, os_name: str, results_root: Path, *,
           exercise_ids: list[str] | None = None, port: int | None = None,
           progress=print) -> RunReport:
+    """Grade `submission` on every exercise of `lab` (or those named): the engine's
+    one entry point, for the command line, batch grading and the tests."""
     single_file = check_submission(submission)
     exercises = [ex for ex in lab.exercises if not exercise_ids or ex.id in exercise_ids]
     if single_file and not exercise_ids:
@@ -119,15 +95,15 @@ def grade_exercise(report: RunReport, ex: Exercise, submission: Path, single_fil
     if report.os_name in ("linux", "macos", "windows") and report.os_name not in ex.oses:
         why = unavailable_reason(ex.model, report.os_name)
         progress(f"[{ex.id}] unavailable on {report.os_name}: {why}")
-        return [_result(ex, entry, Outcome.unavailable(why), required=False)
-                for entry in ex.checks]
+        return [_result(ex, check, Outcome.unavailable(why), required=False)
+                for check in ex.checks]
     folder, entry = resolve_submission(submission, ex, single_file)
     if not (folder / entry).is_file():
         why = f"not submitted: {folder / entry} does not exist"
-        return [_result(ex, e, Outcome(False, got=why)) for e in ex.checks]
+        return [_result(ex, check, Outcome(False, got=why)) for check in ex.checks]
     if ex.kind == "module":
         return grade_module(report, ex, folder, entry, single_file, progress)
-    target = make_target(report, ex.id, folder, entry, limits=ex.limits)
+    target = target_for(report, ex.id, folder, entry, limits=ex.limits)
     outcomes: dict[int, tuple[Outcome, float]] = {}
     try:
         outcomes = run_stages(report, ex, target, progress)
@@ -145,12 +121,12 @@ def grade_exercise(report: RunReport, ex: Exercise, submission: Path, single_fil
         report.logs[ex.id] = target.server_log()
         target.stop()
     results = []
-    for i, entry_ in enumerate(ex.checks):
+    for i, check in enumerate(ex.checks):
         outcome, seconds = outcomes.get(i, (Outcome.error("not run"), 0.0))
         if state and not outcome.passed and state not in outcome.explain():
             # What ended the server explains the failure better than the check's hint.
             outcome.hint = state + ("; " + outcome.hint if outcome.hint else "")
-        results.append(_result(ex, entry_, outcome, seconds=seconds))
+        results.append(_result(ex, check, outcome, seconds=seconds))
     return results
 
 
@@ -165,40 +141,47 @@ def grade_module(report: RunReport, ex: Exercise, folder: Path, entry: str, sing
     else:
         shutil.copytree(folder, staged, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
             "__pycache__", "*.pyc", ".git", ".venv", ".pytest_cache"))
-    registry = load_all()
     progress(f"[{ex.id}] module checks: {len(ex.checks)} (pytest in a subprocess sandbox)")
     results = []
-    for entry_ in ex.checks:
+    for check in ex.checks:
         started = time.monotonic()
-        ctx = CheckContext(addr=("", 0), params=dict(entry_.params), submission=staged)
-        outcome = run_check(registry[entry_.check], ctx)
-        results.append(_result(ex, entry_, outcome, seconds=round(time.monotonic() - started, 3)))
+        ctx = CheckContext(params=check.spec.resolve(check.params), model=ex.model,
+                           os_name=report.os_name, submission=staged)
+        outcome = run_check(check.spec, ctx)
+        results.append(_result(ex, check, outcome, seconds=round(time.monotonic() - started, 3)))
     return results
 
 
-def make_target(report: RunReport, label: str, folder: Path, entry: str,
-                limits: dict | None = None) -> Target:
-    if report.mode == "docker":
-        return DockerTarget(report.folder, label, folder, entry, report.os_name,
-                            run_id=report.run_id, limits=limits)
+def target_for(report: RunReport, label: str, folder: Path, entry: str,
+               limits: dict | None = None) -> Target:
     port = report.port if not label.endswith("-reference") else None
-    return LocalTarget(report.folder, label, folder, entry, report.os_name, port=port,
-                       limits=limits)
+    return make_target(report.mode, run_dir=report.folder, label=label, folder=folder,
+                       entry=entry, os_name=report.os_name, limits=limits,
+                       run_id=report.run_id, port=port)
+
+
+def network_plan(ex: Exercise, os_name: str, indexes: list[int]) -> list[dict]:
+    """The network stage's input (grader/stage.py): each check, its parameters, and
+    what it holds the server to."""
+    return [{"check": ex.checks[i].check, "params": ex.checks[i].spec.resolve(ex.checks[i].params),
+             "model": ex.model, "os_name": os_name} for i in indexes]
+
+
+def load_params(ex: Exercise, check: CheckEntry) -> dict:
+    """A load check's parameters: the exercise's thresholds it declares, then its own."""
+    thresholds = (ex.load or {}).get("thresholds") or {}
+    given = {k: v for k, v in thresholds.items() if k in check.spec.params} | check.params
+    return check.spec.resolve(given)
 
 
 def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dict:
     """Network checks, then the load phase; returns {check index: (outcome, s)}."""
-    registry = load_all()
-    network = [i for i, c in enumerate(ex.checks) if registry[c.check].stage == "network"]
-    loads = [i for i, c in enumerate(ex.checks) if registry[c.check].stage == "load"]
+    network = [i for i, c in enumerate(ex.checks) if c.stage == Stage.NETWORK]
+    loads = [i for i, c in enumerate(ex.checks) if c.stage == Stage.LOAD]
     progress(f"[{ex.id}] starting the server ({report.mode}, os={report.os_name})")
     target.start()
     progress(f"[{ex.id}] network checks: {len(network)}")
-    # model/os: what model.* checks hold the server to (lab.yaml params win)
-    plan = [{"check": ex.checks[i].check,
-             "params": {"model": ex.model, "os": report.os_name, **ex.checks[i].params}}
-            for i in network]
-    stage = target.network_stage(plan, WAIT_FOR_SERVER)
+    stage = target.network_stage(network_plan(ex, report.os_name, network), WAIT_FOR_SERVER)
     outcomes = {i: (Outcome(**o), s) for i, o, s in
                 zip(network, stage["outcomes"], stage["seconds"] or [0.0] * len(network))}
     if not loads:
@@ -218,27 +201,25 @@ def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dic
         reference = measure_reference(report, ex, progress) if needs_reference(ex) else None
     report.load[ex.id] = {"submission": stats, "reference": reference}
     seconds = round(time.monotonic() - started, 3)
-    thresholds = load.get("thresholds") or {}
     for i in loads:
-        ctx = CheckContext(addr=("", 0), params={**thresholds, **ex.checks[i].params},
-                           load=stats, reference=reference)
-        outcomes[i] = (run_check(registry[ex.checks[i].check], ctx), seconds)
+        ctx = CheckContext(params=load_params(ex, ex.checks[i]), model=ex.model,
+                           os_name=report.os_name, load=stats, reference=reference)
+        outcomes[i] = (run_check(ex.checks[i].spec, ctx), seconds)
     return outcomes
 
 
 def needs_reference(ex: Exercise) -> bool:
-    keys = set((ex.load or {}).get("thresholds") or {})
-    for c in ex.checks:
-        keys |= set(c.params)
-    return bool(ex.reference) and any(k.endswith("_ratio") and k != "max_failure_ratio"
-                                      for k in keys)
+    """A load check with a relative threshold set needs a calibration measurement."""
+    return bool(ex.reference) and any(
+        load_params(ex, c).get(name) is not None
+        for c in ex.checks if c.stage == Stage.LOAD for name in c.spec.relative_params)
 
 
 def measure_reference(report: RunReport, ex: Exercise, progress):
     """The reference server under the same load, same machine, same run."""
     path = REPO / ex.reference
     folder, entry = (path.parent, path.name) if path.is_file() else (path, ex.entry)
-    target = make_target(report, f"{ex.id}-reference", folder, entry, limits=ex.limits)
+    target = target_for(report, f"{ex.id}-reference", folder, entry, limits=ex.limits)
     progress(f"[{ex.id}] measuring the reference {ex.reference} under the same load")
     try:
         target.start()
@@ -252,22 +233,22 @@ def measure_reference(report: RunReport, ex: Exercise, progress):
         target.stop()
 
 
-def _result(ex: Exercise, entry, outcome: Outcome, required: bool | None = None,
+def _result(ex: Exercise, check: CheckEntry, outcome: Outcome, required: bool | None = None,
             seconds: float = 0.0) -> CheckResult:
-    if getattr(entry, "expect", "pass") == "fail":
+    if check.expect == "fail":
         outcome = expected_failure(outcome)
-    return CheckResult(exercise=ex.id, check=entry.check, title=entry.title,
-                       max_score=entry.points, outcome=outcome,
-                       required=entry.required if required is None else required,
-                       visibility=entry.visibility, seconds=seconds)
+    return CheckResult(exercise=ex.id, check=check.check, title=check.title,
+                       max_score=check.points, outcome=outcome,
+                       required=check.required if required is None else required,
+                       visibility=check.visibility, seconds=seconds)
 
 
 def expected_failure(outcome: Outcome) -> Outcome:
     """A check marked `expect: fail` in lab.yaml: this model must fail it (the lesson)."""
-    if outcome.status == "failed":
+    if outcome.status == Status.FAILED:
         why = f"expected {outcome.expected}, got {outcome.got}" if outcome.expected else outcome.got
         return Outcome(True, figure=f"fails by design, the lesson: {why}")
-    if outcome.status == "passed":
+    if outcome.status == Status.PASSED:
         return Outcome(False, expected="this check to fail for this model (the lesson)",
                        got=f"it passed ({outcome.figure})",
                        hint="this exercise asks for the model that shows the problem; "

@@ -2,7 +2,11 @@
 
 It runs next to the server under test: inside the stack's `grader` container
 in docker mode (`python -m grader stage ...`), in the grader's own process in
-local mode. Input and output are plain JSON so both modes share it.
+local mode. Input and output are plain JSON so both modes share it:
+
+  plan:   [{"check": name, "params": {...}, "model": "select", "os_name": "linux",
+            "server_pid": null}, ...]
+  result: {"listening": bool, "outcomes": [Outcome as a dict, ...], "seconds": [...]}
 """
 
 from __future__ import annotations
@@ -10,42 +14,49 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from grader.checks import CheckContext, load_all, run_check
-from grader.lineclient import wait_listening
+from grader.checks import REGISTRY, CheckContext, run_check
 from grader.outcome import Outcome
+from grader.proc import raise_fd_limit, wait_listening
 
 
-def run_network_stage(addr: tuple[str, int], plan: list[dict], wait: float) -> dict:
-    """plan: [{"check": name, "params": {...}}] -> {"listening", "outcomes"}."""
-    registry = load_all()
-    if not wait_listening(addr, wait):
+def context_for(item: dict, addr: tuple[str, int]) -> CheckContext:
+    spec = REGISTRY[item["check"]]
+    return CheckContext(addr=addr, params=spec.resolve(item.get("params") or {}),
+                        model=item.get("model", ""), os_name=item.get("os_name") or "linux",
+                        server_pid=item.get("server_pid"))
+
+
+def run_network_stage(addr: tuple[str, int], plan: list[dict], wait: float,
+                      alive: Callable[[], bool] | None = None) -> dict:
+    """Run `plan` against the server at addr; `alive` (local mode) lets the wait end
+    as soon as the server has exited."""
+    raise_fd_limit()  # robust.fd_limit holds more than 1024 sockets
+    if not wait_listening(addr, wait, alive):
         why = f"the server never accepted a connection on port {addr[1]} within {wait:g} s"
         hint = "does it bind HOST/PORT from the environment and call listen()? see its log below"
         outcome = Outcome.error(why, hint)
-        return {"listening": False, "outcomes": [outcome.__dict__ for _ in plan], "seconds": []}
+        return {"listening": False, "outcomes": [outcome.to_dict() for _ in plan], "seconds": []}
     outcomes, seconds, previous = [], [], None
     for item in plan:
         started = time.monotonic()
-        if previous is not None and not wait_listening(addr, 3.0):
+        if previous is not None and not wait_listening(addr, 3.0, alive):
             # Every later check would fail for the same reason: say it once, clearly.
             outcome = Outcome.error(
                 f"not run: the server stopped accepting connections during the check "
                 f"{previous!r}", "it crashed or hung there: see its log in the results folder")
         else:
-            ctx = CheckContext(addr=addr, params=item.get("params", {}))
-            outcome = run_check(registry[item["check"]], ctx)
-            previous = registry[item["check"]].title
-        outcomes.append(outcome.__dict__)
+            outcome = run_check(REGISTRY[item["check"]], context_for(item, addr))
+            previous = REGISTRY[item["check"]].title
+        outcomes.append(outcome.to_dict())
         seconds.append(round(time.monotonic() - started, 3))
     return {"listening": True, "outcomes": outcomes, "seconds": seconds}
 
 
-def main(argv: list[str]) -> int:
+def main(target: str, plan_file: Path, out_file: Path, wait: float = 20.0) -> int:
     """python -m grader stage HOST:PORT PLAN.json OUT.json [WAIT]"""
-    target, plan_file, out_file = argv[:3]
-    wait = float(argv[3]) if len(argv) > 3 else 20.0
     host, _, port = target.rpartition(":")
     plan = json.loads(Path(plan_file).read_text())
     result = run_network_stage((host, int(port)), plan, wait)

@@ -1,10 +1,10 @@
 """Bad input gets one clear line on stderr and exit code 2, and nothing starts."""
 
+import os
 import socket
-from pathlib import Path
 
 import pytest
-from conftest import REPO, grade
+from conftest import ALL_LABS, LAB_X, grade, write_lab
 
 from grader.errors import UsageError
 from grader.labspec import load_lab
@@ -51,27 +51,11 @@ def test_port_in_use_in_local_mode():
 
 def test_no_docker_engine():
     env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "PATH": "/usr/bin:/bin"}
-    import os
     line = one_error_line(grade("lab-3", env=dict(os.environ, **env)))
     assert "Docker engine is not running" in line and "--mode local" in line
 
 
-def write_lab(root: Path, text: str) -> Path:
-    (root / "lab-x").mkdir()
-    (root / "lab-x" / "lab.yaml").write_text(text)
-    return root
-
-
-GOOD = """\
-lab: lab-x
-title: t
-exercises:
-  - id: select
-    title: t
-    model: select
-    checks:
-      - {check: line.basic, points: 1}
-"""
+GOOD = LAB_X
 
 
 @pytest.mark.parametrize("broken, words", [
@@ -85,17 +69,81 @@ exercises:
 ])
 def test_broken_lab_yaml_points_at_the_line(tmp_path, broken, words):
     with pytest.raises(UsageError) as err:
-        load_lab("lab-x", write_lab(tmp_path, broken))
+        write_lab(tmp_path, "lab-x", broken)
     assert words in str(err.value)
 
 
 def test_good_lab_yaml_loads(tmp_path):
-    lab = load_lab("lab-x", write_lab(tmp_path, GOOD))
+    lab = write_lab(tmp_path, "lab-x", GOOD)
     assert [ex.id for ex in lab.exercises] == ["select"]
     assert lab.exercises[0].oses == ["linux", "macos", "windows"]
 
 
-def test_every_shipped_lab_is_valid():
-    for folder in sorted((REPO / "labs").iterdir()):
-        if (folder / "lab.yaml").exists():
-            load_lab(folder.name)
+@pytest.mark.parametrize("name", ALL_LABS)
+def test_every_shipped_lab_is_valid(name):
+    load_lab(name)
+
+
+@pytest.mark.parametrize("broken, words", [
+    (LAB_X.replace("{check: line.basic, points: 1}",
+                   "{check: robust.fd_limit, points: 1, conections: 5000, timout: 1}"),
+     "line 8: unknown parameter 'conections' for robust.fd_limit (known: connections, timeout)"),
+    (LAB_X.replace("points: 1}", "points: 1, timeout: soon}"),
+     "line 8: parameter 'timeout' of line.basic must be a number, got 'soon'"),
+    (LAB_X.replace("points: 1}", "points: 1, lines: 2.5}"),
+     "line 8: unknown parameter 'lines' for line.basic (known: timeout)"),
+    (LAB_X + "    load: {users: 1, duration: 1, thresholds: {min_rps_ration: 1}}\n",
+     "unknown threshold 'min_rps_ration'"),
+])
+def test_a_misspelt_check_parameter_is_an_error_with_its_line(tmp_path, broken, words):
+    with pytest.raises(UsageError) as err:
+        write_lab(tmp_path, "lab-x", broken)
+    assert words in str(err.value)
+
+
+def test_a_misspelt_parameter_is_one_line_and_exit_2_on_the_command_line(tmp_path):
+    bad = LAB_X.replace("{check: line.basic, points: 1}",
+                        "{check: robust.fd_limit, points: 1, conections: 5000}")
+    (tmp_path / "labs" / "lab-x").mkdir(parents=True)
+    (tmp_path / "labs" / "lab-x" / "lab.yaml").write_text(bad)
+    proc = grade("lab-x", "--mode", "local", "--submission", "servers/select_server.py",
+                 env=dict(os.environ, IOLAB_LABS=str(tmp_path / "labs")))
+    line = one_error_line(proc)
+    assert "lab.yaml line 8: unknown parameter 'conections' for robust.fd_limit" in line
+
+
+REUSED = """\
+lab: lab-x
+title: t
+x-battery: &battery
+  - {check: line.basic, points: 1}
+  - {check: line.split, points: 2}
+x-exercise: &exercise
+  title: t
+  model: select
+exercises:
+  - <<: *exercise
+    id: one
+    checks: [*battery, {check: robust.reset, points: 1}]
+  - <<: *exercise
+    id: two
+    title: the second
+    checks: *battery
+"""
+
+
+def test_lab_yaml_reuses_blocks_like_compose(tmp_path):
+    lab = write_lab(tmp_path, "lab-x", REUSED)
+    one, two = lab.exercises
+    assert [c.check for c in one.checks] == ["line.basic", "line.split", "robust.reset"]
+    assert [c.check for c in two.checks] == ["line.basic", "line.split"]
+    assert (one.model, one.title, two.title) == ("select", "t", "the second")  # own keys win
+
+
+def test_checks_lists_every_check_with_its_parameters():
+    proc = grade("checks")
+    assert proc.returncode == 0, proc.stderr
+    assert "robust.fd_limit  [network]  more than 1024 connections at once" in proc.stdout
+    assert "    connections (int, default 1100)" in proc.stdout
+    assert "min_rps_ratio (float, default None)" in proc.stdout and "relative" in proc.stdout
+    assert "module.pytest  [module]" in proc.stdout and "tests (str, required)" in proc.stdout

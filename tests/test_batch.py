@@ -12,14 +12,14 @@ import csv
 import json
 import shutil
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, grade
+from conftest import REPO, grade, leftovers_of
 
 import grader.batch
+import grader.cli
 
 # Fails every check quickly: a wrong reply, then it hangs up (and never waits long).
 GARBAGE = """\
@@ -108,15 +108,15 @@ def test_a_crash_or_a_hang_in_one_submission_is_an_error_row(tmp_path, monkeypat
     monkeypatch.setattr(grader.batch, "command_for",
                         lambda args, submission, results: [sys.executable, "-c",
                                                            fake[submission.name]])
-    code = grader.batch.main(["lab-3", str(subs), "-j", "3", "--mode", "local",
-                              "--timeout", "3", "--results", str(tmp_path / "out")])
+    code = grader.cli.main(["batch", "lab-3", str(subs), "-j", "3", "--mode", "local",
+                            "--timeout", "3", "--results", str(tmp_path / "out")])
     assert code == 0
     _, data, rows = summary_of(tmp_path / "out")
     students = {s["student"]: s for s in data["students"]}
     assert {s["verdict"] for s in students.values()} == {"error"}
     assert "SIGABRT" in students["crashes"]["error"] or "-6" in students["crashes"]["error"]
     assert "timed out after 3 s" in students["hangs"]["error"]
-    assert "wrote no results.json" in students["fine"]["error"]
+    assert "wrote no run.json" in students["fine"]["error"]
     assert len(rows) == 3
 
 
@@ -150,7 +150,4 @@ def test_docker_batch_one_stack_per_submission_and_nothing_left(docker_engine, t
     assert students["alice"]["verdict"] == "passed", students["alice"]
     assert students["carol"]["verdict"] == "error"
     run_id = json.loads((batch / "alice" / "results.json").read_text())["extra_data"]["run_id"]
-    left = subprocess.run(["docker", "ps", "-aq", "--filter",
-                           f"label=com.docker.compose.project=iolab-{run_id}-select"],
-                          capture_output=True, text=True).stdout.split()
-    assert left == []
+    assert leftovers_of(run_id) == []

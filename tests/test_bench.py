@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 from conftest import REPO
 
-from bench.svg import bar_chart, line_chart
+from grader.svg import Series, bar_chart, line_chart, nice_ceiling
 
 
 def test_smoke_bench_writes_csv_charts_and_summary(tmp_path):
@@ -33,12 +33,21 @@ def test_smoke_bench_writes_csv_charts_and_summary(tmp_path):
 
 
 def test_charts_are_svg_and_keep_every_series():
-    svg = line_chart("t", "x", "y", {"select": [(0, 10), (1000, 90)], "epoll": [(0, 10), (5000, 11)]},
-                     notes=["select at 5000 idle: not served"])
+    svg = line_chart("t", [Series("select", [(0, 10), (1000, 90)]),
+                           Series("epoll", [(0, 10), (5000, 11)])],
+                     x_label="x", y_label="y", notes=["select at 5000 idle: not served"],
+                     x_ticks=[0, 1000, 5000])
     root = ET.fromstring(svg)
     assert root.tag.endswith("svg")
-    assert svg.count("<polyline") == 2 and "not served" in svg
-    bars = bar_chart("t", "replies/s", {"epoll": {"1 clients": 5.0, "10 clients": 9.0},
-                                        "asyncio": {"1 clients": 4.0}})
+    assert svg.count("<polyline") == 2 and "not served" in svg and ">5k<" in svg
+    bars = bar_chart("t", {"epoll": {"1 clients": 5.0, "10 clients": 9.0},
+                           "asyncio": {"1 clients": 4.0}}, x_label="replies/s")
     ET.fromstring(bars)
-    assert bars.count("<rect") == 1 + 2 + 3  # background, legend, bars
+    assert bars.count("<rect") == 1 + 3  # background, bars
+    assert ">10<" in bars  # the axis runs to nice_ceiling(9) = 10
+
+
+def test_one_axis_rule():
+    assert nice_ceiling(1234) == 2000 and nice_ceiling(0.3) == 0.5 and nice_ceiling(9) == 10
+    empty = line_chart("t", [], x_label="x", y_label="y", empty="no data yet")
+    assert "no data yet" in empty and "<polyline" not in empty

@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, grade
-from test_sandbox import own_leftovers
+from conftest import LAB_X, REPO, grade, leftovers_of, write_lab
 
-from grader.targets import describe_exit, mib
+from grader.targets.base import describe_exit, mib
 
 
 def test_exit_reasons_are_for_students():
@@ -65,7 +64,7 @@ def test_sigterm_midway_leaves_nothing(docker_engine, tmp_path):
     assert proc.returncode == 143, "".join(seen) + out
     assert "torn down" in out
     run_id = next((tmp_path / "lab-3").iterdir()).name
-    assert own_leftovers(run_id) == []
+    assert leftovers_of(run_id) == []
 
 
 @pytest.mark.docker
@@ -74,10 +73,7 @@ def test_an_engine_error_is_an_error_and_leaves_nothing(docker_engine, tmp_path)
     the exercise is an error with the engine's words, never a pass, and the
     network compose made before the refusal is gone."""
     labs = tmp_path / "labs"
-    (labs / "lab-x").mkdir(parents=True)
-    (labs / "lab-x" / "lab.yaml").write_text(
-        "lab: lab-x\ntitle: t\nexercises:\n  - id: select\n    title: t\n    model: select\n"
-        "    limits: {cpus: 4096}\n    checks:\n      - {check: line.basic, points: 1}\n")
+    write_lab(labs, "lab-x", LAB_X.replace("    checks:", "    limits: {cpus: 4096}\n    checks:"))
     proc = subprocess.run([sys.executable, "-m", "grader", "lab-x", "--submission",
                            "servers/select_server.py", "--results", str(tmp_path / "results")],
                           cwd=REPO, env=dict(os.environ, IOLAB_LABS=str(labs)),
@@ -85,7 +81,7 @@ def test_an_engine_error_is_an_error_and_leaves_nothing(docker_engine, tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "ERROR" in proc.stdout and "CPU" in proc.stdout, proc.stdout
     run_id = next((tmp_path / "results" / "lab-x").iterdir()).name
-    assert own_leftovers(run_id) == []
+    assert leftovers_of(run_id) == []
 
 
 @pytest.mark.docker
@@ -105,7 +101,7 @@ def test_make_clean_removes_what_a_killed_grader_left(docker_engine):
         proc = subprocess.run(["make", "-s", "clean", f"CLEAN_PREFIX={project}"], cwd=REPO,
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
-        assert own_leftovers(project.removeprefix("iolab-")) == []
+        assert leftovers_of(project.removeprefix("iolab-")) == []
     finally:
         for args in (["rm", "-f", f"{project}_server_1"], ["network", "rm", f"{project}_lab"],
                      ["volume", "rm", f"{project}_data"]):

@@ -4,30 +4,18 @@ multiplexing thread is required, busy polling is caught by its CPU time, and
 select()'s FD_SETSIZE shows up as the lesson it is.
 """
 
-import os
-
 import pytest
-from conftest import REPO
+from conftest import SERVERS
 
-from grader import evidence
 from grader.stage import run_network_stage
-
-SERVERS = REPO / "servers"
-
-
-def server_pid(path) -> int:
-    """The pid of the start_server child running `path` (the newest one)."""
-    mine = [p for p in evidence.tree(os.getpid())[1:] if str(path) in evidence.cmdline(p)]
-    return max(mine, key=lambda p: int(evidence.stat(p)[19]))
 
 
 def judge(start_server, model: str, check: str, exercise: str | None = None,
           os_name: str = "linux", **params) -> dict:
-    path = SERVERS / f"{model}_server.py"
-    addr = start_server(path, os_name)
-    params = {"model": exercise or model, "os": os_name, "server_pid": server_pid(path),
-              **params}
-    return run_network_stage(addr, [{"check": check, "params": params}], 10.0)["outcomes"][0]
+    addr = start_server(SERVERS / f"{model}_server.py", os_name)
+    item = {"check": check, "params": params, "model": exercise or model, "os_name": os_name,
+            "server_pid": addr.pid}
+    return run_network_stage(addr, [item], 10.0)["outcomes"][0]
 
 
 RECOGNISED = {

@@ -12,17 +12,20 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, grade, iolab_leftovers
+from conftest import REPO, grade, leftovers_of, results_folder
 
 
 def results_of(proc, loaded: bool = True) -> dict:
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("results: "))
-    folder = line.split(": ", 1)[1]
-    data = json.loads(open(os.path.join(folder, "results.json")).read())
+    folder = results_folder(proc)
+    data = json.loads((folder / "results.json").read_text())
     files = ["junit.xml", "report.html"] + (["select/locust/stats_stats.csv"] if loaded else [])
     for name in files:
-        assert os.path.exists(os.path.join(folder, name)), name
+        assert (folder / name).exists(), name
     return data
+
+
+def no_leftovers(proc) -> None:
+    assert leftovers_of(results_folder(proc).name) == []
 
 
 def assert_reference_passes(proc):
@@ -54,20 +57,23 @@ def test_local_starter_fails_with_a_reason_per_check():
 
 @pytest.mark.docker
 def test_docker_reference_passes_and_leaves_nothing(docker_engine):
-    assert_reference_passes(grade("lab-3", "--submission", "servers/select_server.py"))
-    assert iolab_leftovers() == []
+    proc = grade("lab-3", "--submission", "servers/select_server.py")
+    assert_reference_passes(proc)
+    no_leftovers(proc)
 
 
 @pytest.mark.docker
 def test_docker_starter_fails_with_a_reason_per_check(docker_engine):
-    assert_starter_fails_with_reasons(grade("lab-3", "--exercise", "select"))
-    assert iolab_leftovers() == []
+    proc = grade("lab-3", "--exercise", "select")
+    assert_starter_fails_with_reasons(proc)
+    no_leftovers(proc)
 
 
 @pytest.mark.docker
-def test_sigint_midway_leaves_nothing(docker_engine):
+def test_sigint_midway_leaves_nothing(docker_engine, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "grader", "lab-3", "--submission",
-                             "servers/select_server.py"], cwd=REPO, stdout=subprocess.PIPE,
+                             "servers/select_server.py", "--results", str(tmp_path)],
+                            cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     seen = []
@@ -80,7 +86,8 @@ def test_sigint_midway_leaves_nothing(docker_engine):
     os.killpg(proc.pid, signal.SIGINT)
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, "".join(seen) + out
-    assert iolab_leftovers() == []
+    run_id = next((tmp_path / "lab-3").iterdir()).name
+    assert leftovers_of(run_id) == []
 
 
 @pytest.mark.docker
@@ -94,8 +101,9 @@ def test_docker_compose_v2_runs_the_same_stack(docker_engine):
     version = subprocess.run(["docker", "compose", "version"], env=env, capture_output=True,
                              text=True)
     assert "v2." in version.stdout
-    assert_reference_passes(grade("lab-3", "--submission", "servers/select_server.py", env=env))
-    assert iolab_leftovers() == []
+    proc = grade("lab-3", "--submission", "servers/select_server.py", env=env)
+    assert_reference_passes(proc)
+    no_leftovers(proc)
 
 
 @pytest.mark.docker
@@ -110,4 +118,4 @@ def test_docker_server_that_crashes_is_not_restarted_for_the_load(docker_engine)
         assert tests[name]["score"] == 0
         assert "no longer running" in tests[name]["output"]
         assert "exited with code 1" in tests[name]["output"]
-    assert iolab_leftovers() == []
+    no_leftovers(proc)

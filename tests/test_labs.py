@@ -11,63 +11,24 @@ into the exercises' folders.
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
-import yaml
-from conftest import REPO
+from conftest import ALL_LABS, REPO, lab_variant, leftovers_of, quiet, reference_submission
 
 from grader.labspec import load_lab
 from grader.results import write_all
 from grader.runner import grade
 
-LABS = REPO / "labs"
-ALL_LABS = ["lab-0", "lab-1", "lab-2", "lab-3", "lab-4"]
 TIMEOUT_CHECKS = {"line.basic", "line.split", "line.pipelined", "line.large",
                   "robust.silent_client", "robust.reset", "robust.eof"}
 
 
-def lab_copy(tmp: Path, name: str, starter: bool) -> Path:
-    """labs/<name> copied under tmp, with a 2 s load phase (and, for a starter
-    run, no load checks and short timeouts). Returns the copy's labs folder."""
-    labs = tmp / "labs"
-    shutil.copytree(LABS / name, labs / name, ignore=shutil.ignore_patterns("__pycache__"))
-    spec_file = labs / name / "lab.yaml"
-    spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
-    for ex in spec["exercises"]:
-        if starter:
-            ex["checks"] = [c for c in ex["checks"] if not c["check"].startswith("load.")]
-            ex.pop("load", None)
-            for c in ex["checks"]:
-                if c["check"] in TIMEOUT_CHECKS:
-                    c.setdefault("timeout", 2.5)
-        elif ex.get("load"):
-            ex["load"]["duration"] = 2
-    spec_file.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
-    return labs
-
-
-def reference_submission(tmp: Path, name: str) -> Path:
-    """A submission folder with every exercise's reference in its folder."""
-    sub = tmp / "submission"
-    for ex in load_lab(name).exercises:
-        ref = REPO / ex.reference
-        folder = sub / ex.path
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ref, folder / ex.entry)
-        if ex.kind == "server":
-            shutil.copy2(REPO / "servers" / "lineproto.py", folder / "lineproto.py")
-    return sub
-
-
-def run(tmp: Path, name: str, starter: bool, mode: str = "local", submission: Path | None = None):
-    labs = lab_copy(tmp, name, starter)
-    lab = load_lab(name, labs)
+def run(tmp, name: str, starter: bool, mode: str = "local", submission=None):
+    """Grade a quick copy of lab `name`: a starter run drops the load phase and shortens
+    the reply timeouts it would only sit out; a reference run keeps a 2 s load."""
+    lab = lab_variant(tmp, name, drop_load=starter,
+                      timeouts=dict.fromkeys(TIMEOUT_CHECKS, 2.5) if starter else None)
     report = grade(lab, submission or lab.starter, mode, "linux", tmp / "results",
-                   progress=lambda _: None)
+                   progress=quiet)
     write_all(report)
     assert (report.folder / "results.json").is_file()
     return report
@@ -102,7 +63,8 @@ def test_local_starter_fails_with_a_reason_per_failed_check(name, tmp_path):
 
 @pytest.mark.parametrize("name", ALL_LABS)
 def test_local_reference_gets_full_marks(name, tmp_path):
-    report = run(tmp_path, name, starter=False, submission=reference_submission(tmp_path, name))
+    report = run(tmp_path, name, starter=False,
+                 submission=reference_submission(tmp_path, name))
     assert_full_marks(report)
     # a lesson (`expect: fail`) passes by failing, and is worth nothing
     lessons = {(ex.id, c.title) for ex in load_lab(name).exercises
@@ -120,28 +82,16 @@ def test_lab3_single_file_is_graded_as_the_select_exercise(tmp_path):
     assert_full_marks(report)
 
 
-def leftovers_of(report) -> list[str]:
-    """Containers and networks of this run's compose projects still present (other
-    runs may share the engine, so only this run's projects are looked at)."""
-    prefix = re.sub(r"[^a-z0-9_-]", "-", f"iolab-{report.run_id}-".lower())
-    found = []
-    for cmd in (["ps", "-a", "--format", '{{.Label "com.docker.compose.project"}}'],
-                ["network", "ls", "--format", "{{.Name}}"]):
-        out = subprocess.run(["docker", *cmd], capture_output=True, text=True).stdout
-        found += [x for x in out.split() if x.startswith(prefix)]
-    return found
-
-
 @pytest.mark.docker
 def test_docker_lab3_reference_gets_full_marks(docker_engine, tmp_path):
     report = run(tmp_path, "lab-3", starter=False, mode="docker",
                  submission=REPO / "servers/select_server.py")
     assert_full_marks(report)
-    assert leftovers_of(report) == []
+    assert leftovers_of(report.run_id) == []
 
 
 @pytest.mark.docker
 def test_docker_lab3_starter_fails_with_reasons(docker_engine, tmp_path):
     report = run(tmp_path, "lab-3", starter=True, mode="docker")
     assert_fails_with_reasons(report)
-    assert leftovers_of(report) == []
+    assert leftovers_of(report.run_id) == []

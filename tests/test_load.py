@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, grade, iolab_leftovers
+from conftest import REPO, SERVERS, grade, leftovers_of, results_folder
 
 from grader.errors import UsageError
-from grader.targets import Target
-
-SERVERS = REPO / "servers"
+from grader.load.stats import read_stats
+from grader.targets import LocalTarget
 
 
 def loadgen(host: str, timeout: float = 60, **cfg) -> dict:
@@ -122,8 +121,6 @@ def test_grader_local_load_runs_line_user_only(start_server, tmp_path):
                IOLAB_DURATION="1")
     subprocess.run([sys.executable, "-m", "grader.load.local", str(tmp_path / "stats")],
                    cwd=REPO, env=env, timeout=60, check=True, capture_output=True)
-    from grader.load.stats import read_stats
-
     stats = read_stats(tmp_path / "stats")
     assert stats.requests > 0 and stats.failures == 0
     entries = (tmp_path / "stats.json").read_text()  # every request, written at the end
@@ -140,7 +137,8 @@ def test_compose_selects_line_user_for_master_and_workers():
 
 
 def test_workers_override_beats_lab_yaml(monkeypatch, tmp_path):
-    target = Target(tmp_path, "x", tmp_path, "server.py", "linux")
+    target = LocalTarget(run_dir=tmp_path, label="x", folder=tmp_path, entry="server.py",
+                         os_name="linux")
     monkeypatch.delenv("IOLAB_WORKERS", raising=False)
     assert target.load_env({"workers": 2})["IOLAB_WORKERS"] == "2"
     assert target.load_env({})["IOLAB_WORKERS"] == "1"
@@ -172,4 +170,4 @@ def test_docker_load_phase_with_two_workers(docker_engine):
                  env=dict(os.environ, IOLAB_WORKERS="2"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "load:" in proc.stdout and "PASSED" in proc.stdout
-    assert iolab_leftovers() == []
+    assert leftovers_of(results_folder(proc).name) == []

@@ -7,15 +7,11 @@ past the windows profile is caught by the evidence.
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import pytest
-from conftest import REPO
+from conftest import SERVERS, quiet, write_lab
 
-from grader.labspec import load_lab
 from grader.runner import grade
-
-SERVERS = REPO / "servers"
 
 LAB = """\
 lab: profiles
@@ -49,9 +45,7 @@ runpy.run_path({servers!r} + "/epoll_server.py", run_name="__main__")
 
 def run(tmp_path, model: str, os_name: str, server: str | None = None, source: str = ""):
     """Grade one exercise of `model` under `os_name`; the submission is a reference copy."""
-    labs = tmp_path / "labs"
-    (labs / "profiles").mkdir(parents=True, exist_ok=True)
-    (labs / "profiles" / "lab.yaml").write_text(LAB.format(id=model, model=model))
+    lab = write_lab(tmp_path / "labs", "profiles", LAB.format(id=model, model=model))
     submission = tmp_path / f"submission-{os_name}"
     submission.mkdir()
     if source:
@@ -59,8 +53,7 @@ def run(tmp_path, model: str, os_name: str, server: str | None = None, source: s
     else:
         shutil.copy(SERVERS / (server or f"{model}_server.py"), submission / "server.py")
         shutil.copy(SERVERS / "lineproto.py", submission / "lineproto.py")
-    report = grade(load_lab("profiles", labs), submission, "local", os_name, tmp_path / "results",
-                   progress=lambda message: None)
+    report = grade(lab, submission, "local", os_name, tmp_path / "results", progress=quiet)
     return {r.check: r.outcome for r in report.results}
 
 
@@ -112,8 +105,5 @@ def test_a_server_the_profile_lacks_exits_2_in_one_line(os_name, server, words):
 
 
 def test_lab_yaml_in_tmp_is_valid(tmp_path):
-    (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles" / "lab.yaml").write_text(textwrap.dedent(
-        LAB.format(id="select", model="select")))
-    lab = load_lab("profiles", tmp_path)
+    lab = write_lab(tmp_path, "profiles", LAB.format(id="select", model="select"))
     assert lab.exercises[0].oses == ["linux", "macos", "windows"]

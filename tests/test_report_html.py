@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import REPO, short_select_lab
+from conftest import REPO, lab_variant, quiet
 
 from grader import charts
 from grader.results import write_all
@@ -106,9 +106,9 @@ def real_report(tmp_path_factory):
     """A real local run of the starter (some checks fail) against lab-3's select
     exercise with a 4 s load, so the page has verdicts, reasons and both charts
     (Locust samples its history once a second: 2 s can leave a line one point long)."""
-    lab = short_select_lab(tmp_path_factory.mktemp("labs"), duration=4)
+    lab = lab_variant(tmp_path_factory.mktemp("labs"), "lab-3", ["select"], duration=4)
     report = grade(lab, REPO / "labs" / "lab-3" / "starter", "local",
-                   "linux", tmp_path_factory.mktemp("results"), progress=lambda m: None)
+                   "linux", tmp_path_factory.mktemp("results"), progress=quiet)
     write_all(report)
     return report
 

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import LAB_X, REPO, leftovers_of, write_lab
 
-from grader.labspec import load_lab
+from grader.errors import UsageError
+from grader.labspec import DEFAULT_LIMITS, load_lab, memory_bytes
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 LOAD = {"users": 5, "spawn_rate": 5, "duration": 2, "line_size": 64,
@@ -62,8 +63,7 @@ LAB = {"lab": "lab-sandbox", "title": "hostile submissions", "exercises": [
 def sandbox_run(tmp_path):
     """(lab dir, submission dir, results dir, host port) for one run."""
     labs = tmp_path / "labs"
-    (labs / "lab-sandbox").mkdir(parents=True)
-    (labs / "lab-sandbox" / "lab.yaml").write_text(yaml.safe_dump(LAB, sort_keys=False))
+    write_lab(labs, "lab-sandbox", LAB)
     submission = tmp_path / "submission"
     shutil.copytree(HOSTILE, submission)
     (submission / "correct").mkdir()
@@ -122,22 +122,6 @@ def test_nothing_of_the_grader_is_mounted_into_the_server():
         holder = services[server["pid"].removeprefix("service:")]
         assert server["pid"].startswith("service:") and holder.get("user", "0").split(":")[0] != "0"
         assert holder["cap_drop"] == ["ALL"] and holder["network_mode"] == "none"
-
-
-def own_leftovers(run_id: str) -> list[str]:
-    out = []
-    for kind in ("ps -aq", "network ls -q", "volume ls -q"):
-        proc = subprocess.run(["docker", *kind.split(), "--filter", "label=com.docker.compose.project"],
-                              capture_output=True, text=True)
-        for obj in proc.stdout.split():
-            label = subprocess.run(["docker", "inspect", "-f",
-                                    '{{index .Config.Labels "com.docker.compose.project"}}'
-                                    if kind.startswith("ps") else
-                                    '{{index .Labels "com.docker.compose.project"}}', obj],
-                                   capture_output=True, text=True).stdout.strip()
-            if label.startswith(f"iolab-{run_id}"):
-                out.append(f"{kind.split()[0]} {obj} ({label})")
-    return out
 
 
 @pytest.mark.docker
@@ -220,7 +204,7 @@ def test_hostile_submissions_get_zero_with_a_reason(docker_engine, sandbox_run):
     # and after all that, a correct server is graded correctly, in the same run
     correct = verdicts("correct")
     assert correct and all(t["score"] == t["max_score"] for t in correct.values()), correct
-    assert own_leftovers(run_dir.name) == []
+    assert leftovers_of(run_dir.name) == []
 
 
 def test_local_mode_limits_timeout_and_log_cap(tmp_path):
@@ -232,8 +216,7 @@ def test_local_mode_limits_timeout_and_log_cap(tmp_path):
         exercise("flood", BASIC),
     ]}
     labs = tmp_path / "labs"
-    (labs / "lab-local").mkdir(parents=True)
-    (labs / "lab-local" / "lab.yaml").write_text(yaml.safe_dump(lab, sort_keys=False))
+    write_lab(labs, "lab-local", lab)
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "grader", "lab-local", "--mode", "local",
                            "--submission", str(HOSTILE), "--results", str(tmp_path / "results")],
@@ -255,17 +238,7 @@ def test_local_mode_limits_timeout_and_log_cap(tmp_path):
     assert b"flood flood" in log and len(log) <= 64 * 1024
 
 
-LIMITED = """\
-lab: lab-x
-title: t
-exercises:
-  - id: select
-    title: t
-    model: select
-    limits: {LIMITS}
-    checks:
-      - {check: line.basic, points: 1}
-"""
+LIMITED = LAB_X.replace("    checks:", "    limits: {LIMITS}\n    checks:")
 
 
 @pytest.mark.parametrize("limits, words", [
@@ -278,20 +251,13 @@ exercises:
     ("[256m]", "line 7: limits must be a mapping"),
 ])
 def test_broken_limits_point_at_the_line(tmp_path, limits, words):
-    from grader.errors import UsageError
-
-    (tmp_path / "lab-x").mkdir()
-    (tmp_path / "lab-x" / "lab.yaml").write_text(LIMITED.replace("{LIMITS}", limits))
     with pytest.raises(UsageError) as err:
-        load_lab("lab-x", tmp_path)
+        write_lab(tmp_path, "lab-x", LIMITED.replace("{LIMITS}", limits))
     assert words in str(err.value)
 
 
 def test_limits_have_defaults_and_units(tmp_path):
-    from grader.labspec import DEFAULT_LIMITS, memory_bytes
-
-    (tmp_path / "lab-x").mkdir()
-    (tmp_path / "lab-x" / "lab.yaml").write_text(LIMITED.replace("{LIMITS}", "{memory: 1g}"))
-    limits = load_lab("lab-x", tmp_path).exercises[0].limits
+    limits = write_lab(tmp_path, "lab-x", LIMITED.replace("{LIMITS}", "{memory: 1g}")
+                       ).exercises[0].limits
     assert limits == {**DEFAULT_LIMITS, "memory": "1g"}
     assert memory_bytes("256m") == 256 << 20 and memory_bytes(4096) == 4096

@@ -4,22 +4,18 @@ checks, reading the evidence from inside the stack.
 """
 
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import textwrap
 
 import pytest
-from conftest import REPO
+from conftest import REPO, SERVERS, leftovers_of, models_submission, quiet, write_lab
 
-from grader.labspec import load_lab
-from grader.lineclient import exchange, reply_for, wait_listening
+from grader.lineclient import exchange, reply_for
+from grader.proc import free_port, stop_group, wait_listening
+from grader.runner import grade
 from grader.stage import run_network_stage
-from grader.targets import free_port
 from servers.platforms import MODELS
 
-SERVERS = REPO / "servers"
 BATTERY = ["line.basic", "line.split", "line.pipelined", "line.large",
            "robust.silent_client", "robust.reset", "robust.eof", "robust.concurrent"]
 RUNS_HERE = [m for m in MODELS if (SERVERS / f"{m}_server.py").is_file() and m != "kqueue"]
@@ -66,8 +62,7 @@ def test_make_serve_starts_the_model_asked_for():
         got = exchange(("127.0.0.1", port), [b"hello\n"], reply_for(b"hello"))
         assert got == b"5 hello\n"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
+        stop_group(proc, grace=10)
     assert "epoll_server listening on 127.0.0.1" in proc.stderr.read()
 
 
@@ -107,26 +102,11 @@ exercises:
 """
 
 
-def submission_of(tmp_path, models):
-    """A submission folder with one sub-folder per reference: server.py + lineproto.py."""
-    root = tmp_path / "submission"
-    for model in models:
-        (root / model).mkdir(parents=True)
-        shutil.copy(SERVERS / f"{model}_server.py", root / model / "server.py")
-        shutil.copy(SERVERS / "lineproto.py", root / model / "lineproto.py")
-    return root
-
-
 @pytest.mark.docker
 def test_docker_stack_sees_which_model_each_reference_uses(docker_engine, tmp_path):
-    from grader.runner import grade
-
-    (tmp_path / "labs" / "models").mkdir(parents=True)
-    (tmp_path / "labs" / "models" / "lab.yaml").write_text(textwrap.dedent(DOCKER_LAB))
-    lab = load_lab("models", tmp_path / "labs")
-    submission = submission_of(tmp_path, ["select", "epoll", "thread", "nonblocking"])
-    report = grade(lab, submission, "docker", "linux", tmp_path / "results",
-                   progress=lambda message: None)
+    lab = write_lab(tmp_path / "labs", "models", DOCKER_LAB)
+    submission = models_submission(tmp_path, ["select", "epoll", "thread", "nonblocking"])
+    report = grade(lab, submission, "docker", "linux", tmp_path / "results", progress=quiet)
     got = {(r.exercise, r.check): r.outcome for r in report.results}
     summary = {k: (o.status, o.figure, o.got) for k, o in got.items()}
     assert got["select", "line.basic"].passed, summary
@@ -145,6 +125,7 @@ def test_docker_stack_sees_which_model_each_reference_uses(docker_engine, tmp_pa
     assert got["nonblocking", "resource.idle_cpu"].status == "failed", summary
     network = (tmp_path / "results").glob("models/*/select/network.json")
     assert all(p.stat().st_uid == os.getuid() for p in network)  # handed back by the stage
+    assert leftovers_of(report.run_id) == []
 
 
 def battery_lab(models) -> str:
@@ -163,17 +144,14 @@ def battery_lab(models) -> str:
 @pytest.mark.docker
 def test_docker_every_reference_passes_the_battery_as_its_own_model(docker_engine, tmp_path):
     """Issue 3: every model through the battery in the real stack (kqueue: unavailable)."""
-    from grader.runner import grade
-
     models = RUNS_HERE + ["kqueue"]
-    (tmp_path / "labs" / "battery").mkdir(parents=True)
-    (tmp_path / "labs" / "battery" / "lab.yaml").write_text(battery_lab(models))
-    lab = load_lab("battery", tmp_path / "labs")
-    report = grade(lab, submission_of(tmp_path, models), "docker", "linux",
-                   tmp_path / "results", progress=lambda message: None)
+    lab = write_lab(tmp_path / "labs", "battery", battery_lab(models))
+    report = grade(lab, models_submission(tmp_path, models), "docker", "linux",
+                   tmp_path / "results", progress=quiet)
     wrong = {(r.exercise, r.check): (r.outcome.status, r.outcome.explain())
              for r in report.results if not r.outcome.passed and r.exercise != "kqueue"}
     assert wrong == {}
     kqueue = {r.outcome.status for r in report.results if r.exercise == "kqueue"}
     assert kqueue == {"unavailable"}
     assert report.passed
+    assert leftovers_of(report.run_id) == []

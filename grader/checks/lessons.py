@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from grader.checks import CheckContext, check
+from grader.checks.registry import CheckContext, Param, Stage, check
 from grader.lineclient import Reader, connect, reply_for
 from grader.outcome import Outcome
 
@@ -29,10 +29,12 @@ def _ask(sock, line: bytes, timeout: float) -> bytes:
     return Reader(sock, timeout).read_until_size(len(reply_for(line)))
 
 
-@check("robust.pool_ceiling", "network", "a bounded pool: the client past the pool waits")
+@check("robust.pool_ceiling", Stage.NETWORK, "a bounded pool: the client past the pool waits",
+       Param("pool_size", int, 16, "the pool's worker threads (the server's POOL_SIZE)"),
+       Param("wait", float, 1.5, "seconds the client past the pool must wait unanswered"))
 def pool_ceiling(ctx: CheckContext) -> Outcome:
-    size = int(ctx.param("pool_size", 16))
-    wait = float(ctx.param("wait", 1.5))
+    size = int(ctx.param("pool_size"))
+    wait = float(ctx.param("wait"))
     held = _silent(ctx.addr, size - 1)
     try:
         time.sleep(0.3)  # let the workers take them

@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 
-from grader.checks import CheckContext, check
+from grader.checks.registry import CheckContext, Param, Stage, check
 from grader.lineclient import (
     Reader,
     connect,
@@ -46,42 +46,49 @@ def _compare(got: bytes, expected: bytes, figure: str, hint: str) -> Outcome:
     )
 
 
-@check("line.basic", "network", "a line gets its length and itself back")
+@check("line.basic", Stage.NETWORK, "a line gets its length and itself back",
+       Param("timeout", float, 5.0, "seconds to wait for the replies"))
 def basic(ctx: CheckContext) -> Outcome:
     lines = [b"hello", b"", b"two words", "héllo".encode()]
     expected = b"".join(reply_for(line) for line in lines)
     chunks = [line + b"\n" for line in lines]
-    got = exchange(ctx.addr, chunks, expected, timeout=ctx.param("timeout", 5.0), gap=0.05)
+    got = exchange(ctx.addr, chunks, expected, timeout=ctx.param("timeout"), gap=0.05)
     return _compare(got, expected, "4/4 replies", "reply b'%d %s\\n' % (len(line), line) per line")
 
 
-@check("line.split", "network", "a line split over many segments")
+@check("line.split", Stage.NETWORK, "a line split over many segments",
+       Param("timeout", float, 5.0, "seconds to wait for the replies"))
 def split(ctx: CheckContext) -> Outcome:
     text = b"hello, segmented world"
     chunks = [bytes([b]) for b in text] + [b"\n", b"ab", b"c\nde", b"f\n"]
     expected = reply_for(text) + reply_for(b"abc") + reply_for(b"def")
-    got = exchange(ctx.addr, chunks, expected, timeout=ctx.param("timeout", 5.0), gap=0.01)
+    got = exchange(ctx.addr, chunks, expected, timeout=ctx.param("timeout"), gap=0.01)
     return _compare(got, expected, f"{len(chunks)} segments, 3 replies", FRAMING_HINT)
 
 
-@check("line.pipelined", "network", "many lines in one segment")
+@check("line.pipelined", Stage.NETWORK, "many lines in one segment",
+       Param("lines", int, 200, "lines sent in one segment"),
+       Param("timeout", float, 5.0, "seconds to wait for the replies"))
 def pipelined(ctx: CheckContext) -> Outcome:
-    count = int(ctx.param("lines", 200))
+    count = int(ctx.param("lines"))
     lines = [b"line %d" % i for i in range(count)]
     expected = b"".join(reply_for(line) for line in lines)
     payload = b"".join(line + b"\n" for line in lines)
-    got = exchange(ctx.addr, [payload], expected, timeout=ctx.param("timeout", 5.0))
+    got = exchange(ctx.addr, [payload], expected, timeout=ctx.param("timeout"))
     return _compare(got, expected, f"{count}/{count} replies in order", FRAMING_HINT)
 
 
-@check("line.large", "network", "64 KiB lines, replies larger than one send()")
+@check("line.large", Stage.NETWORK, "64 KiB lines, replies larger than one send()",
+       Param("lines", int, 96, "lines sent (96 x 64 KiB: more than a send buffer holds)"),
+       Param("size", int, 64 * 1024, "bytes per line"),
+       Param("timeout", float, 10.0, "seconds to wait for the replies"))
 def large(ctx: CheckContext) -> Outcome:
-    count = int(ctx.param("lines", 96))  # 6 MiB of replies: more than a send buffer holds
-    size = int(ctx.param("size", 64 * 1024))
+    count = int(ctx.param("lines"))  # 6 MiB of replies: more than a send buffer holds
+    size = int(ctx.param("size"))
     lines = [bytes([97 + i % 26]) * size for i in range(count)]
     expected = b"".join(reply_for(line) for line in lines)
     payload = b"".join(line + b"\n" for line in lines)
-    got = exchange(ctx.addr, [payload], expected, timeout=ctx.param("timeout", 10.0),
+    got = exchange(ctx.addr, [payload], expected, timeout=ctx.param("timeout"),
                    slow_reader=True)
     return _compare(
         got,
@@ -92,14 +99,15 @@ def large(ctx: CheckContext) -> Outcome:
     )
 
 
-@check("robust.silent_client", "network", "a silent client does not block others")
+@check("robust.silent_client", Stage.NETWORK, "a silent client does not block others",
+       Param("timeout", float, 3.0, "seconds to wait for the reply"))
 def silent_client(ctx: CheckContext) -> Outcome:
     quiet = [connect(ctx.addr) for _ in range(2)]
     try:
         quiet[1].sendall(b"half a line, never finished")
         time.sleep(0.2)  # let the server accept them (and get stuck, if it will)
         expected = reply_for(b"anyone there?")
-        got = exchange(ctx.addr, [b"anyone there?\n"], expected, timeout=ctx.param("timeout", 3.0))
+        got = exchange(ctx.addr, [b"anyone there?\n"], expected, timeout=ctx.param("timeout"))
     finally:
         for sock in quiet:
             sock.close()
@@ -107,14 +115,16 @@ def silent_client(ctx: CheckContext) -> Outcome:
         return Outcome(True, figure="served while 2 clients stayed silent")
     return Outcome(
         False,
-        expected=f"{describe(expected)} within 3 s while 2 other clients were silent",
+        expected=f"{describe(expected)} within {ctx.param('timeout'):g} s while 2 other "
+        "clients were silent",
         got=first_difference(got, expected),
         hint="a blocking recv() on one client stalls every other one: "
         "wait for readiness (select/poll/epoll) or give each client its own thread",
     )
 
 
-@check("robust.reset", "network", "clients that reset (RST) do not kill the server")
+@check("robust.reset", Stage.NETWORK, "clients that reset (RST) do not kill the server",
+       Param("timeout", float, 5.0, "seconds to wait for the reply after the resets"))
 def client_reset(ctx: CheckContext) -> Outcome:
     for payload in (b"reset me\n" * 1000, b"partial line then RST", b""):
         sock = connect(ctx.addr)
@@ -125,7 +135,7 @@ def client_reset(ctx: CheckContext) -> Outcome:
     time.sleep(0.2)
     expected = reply_for(b"still alive?")
     try:
-        got = exchange(ctx.addr, [b"still alive?\n"], expected, timeout=ctx.param("timeout", 5.0))
+        got = exchange(ctx.addr, [b"still alive?\n"], expected, timeout=ctx.param("timeout"))
     except OSError as exc:
         why = f"could not connect after 3 resets: {exc.strerror or exc}"
         return Outcome(False, expected="the server to keep serving", got=why, hint=_RESET_HINT)
@@ -141,14 +151,15 @@ _RESET_HINT = (
 )
 
 
-@check("robust.eof", "network", "half-close: replies owed are sent, then the server closes")
+@check("robust.eof", Stage.NETWORK, "half-close: replies owed are sent, then the server closes",
+       Param("timeout", float, 5.0, "seconds to wait for the replies and the close"))
 def eof_flush(ctx: CheckContext) -> Outcome:
     lines = [b"a", b"bb", b"x" * 30000]
     expected = b"".join(reply_for(line) for line in lines)
     with connect(ctx.addr) as sock:
         sock.sendall(b"".join(line + b"\n" for line in lines) + b"no newline, no reply")
         sock.shutdown(socket.SHUT_WR)
-        reader = Reader(sock, ctx.param("timeout", 5.0))
+        reader = Reader(sock, ctx.param("timeout"))
         got = reader.read_until_eof(len(expected) + 4096)
     if got == expected and reader.eof:
         return Outcome(True, figure=f"{len(lines)} replies, then the server closed")
@@ -162,10 +173,12 @@ def eof_flush(ctx: CheckContext) -> Outcome:
                    hint="when recv() returns b'' and the output buffer is empty, close the socket")
 
 
-@check("robust.concurrent", "network", "many clients at once")
+@check("robust.concurrent", Stage.NETWORK, "many clients at once",
+       Param("clients", int, 50, "clients connected at once"),
+       Param("rounds", int, 10, "lines each client sends, one at a time"))
 def concurrent(ctx: CheckContext) -> Outcome:
-    clients = int(ctx.param("clients", 50))
-    rounds = int(ctx.param("rounds", 10))
+    clients = int(ctx.param("clients"))
+    rounds = int(ctx.param("rounds"))
     failures: list[str] = []
 
     def one_client(n: int) -> None:

@@ -8,16 +8,25 @@ measured in the same run on the same machine (`min_rps_ratio`,
 
 from __future__ import annotations
 
-from grader.checks import CheckContext, check
+from grader.checks.registry import CheckContext, Param, Stage, check
 from grader.outcome import Outcome
 
 P95_FLOOR_MS = 5.0
 
 
-def _no_load(ctx: CheckContext, relative_keys: tuple[str, ...] = ()) -> Outcome | None:
+FAILURE_RATIO = Param("max_failure_ratio", float, 0.0, "share of requests allowed to fail")
+MIN_RPS = Param("min_rps", float, 0.0, "correct replies/s at least (absolute)")
+MIN_RPS_RATIO = Param("min_rps_ratio", float, None, "correct replies/s at least this share of "
+                      "the calibration's, measured in the same place", relative=True)
+MAX_P95_MS = Param("max_p95_ms", float, None, "p95 latency at most (ms, absolute)")
+MAX_P95_RATIO = Param("max_p95_ratio", float, None, "p95 at most this multiple of the "
+                      "calibration's", relative=True)
+
+
+def _no_load(ctx: CheckContext) -> Outcome | None:
     if ctx.load is None:
         return Outcome.error("no load statistics: the load phase did not run")
-    relative = any(ctx.params.get(k) is not None for k in relative_keys)
+    relative = any(ctx.params.get(p.name) is not None for p in (MIN_RPS_RATIO, MAX_P95_RATIO))
     if relative and (ctx.reference is None or ctx.reference.requests == 0):
         # Without the reference a relative threshold means nothing: never a silent pass.
         return Outcome.error("the reference server could not be measured in this run, "
@@ -29,11 +38,11 @@ def _no_load(ctx: CheckContext, relative_keys: tuple[str, ...] = ()) -> Outcome 
     return None
 
 
-@check("load.failures", "load", "no failed requests under load")
+@check("load.failures", Stage.LOAD, "no failed requests under load", FAILURE_RATIO)
 def failures(ctx: CheckContext) -> Outcome:
     if (missing := _no_load(ctx)) is not None:
         return missing
-    limit = float(ctx.param("max_failure_ratio", 0.0))
+    limit = float(ctx.param("max_failure_ratio"))
     stats = ctx.load
     figure = f"{stats.failures} of {stats.requests} failed ({stats.failure_ratio:.2%})"
     if stats.failure_ratio <= limit:
@@ -45,7 +54,8 @@ def failures(ctx: CheckContext) -> Outcome:
 
 def throughput_floor(params: dict, reference) -> tuple[float, str]:
     """The least correct replies/s that passes, and how it was set."""
-    floor, basis = float(params.get("min_rps", 0)), f"{params.get('min_rps', 0)} replies/s"
+    floor = float(params.get("min_rps") or 0)
+    basis = f"{floor:g} replies/s"
     ratio = params.get("min_rps_ratio")
     if ratio is not None and reference is not None and reference.ok_rps > 0:
         floor = max(floor, float(ratio) * reference.ok_rps)
@@ -68,9 +78,9 @@ def latency_ceiling(params: dict, reference) -> tuple[float | None, str]:
     return ceiling, basis
 
 
-@check("load.throughput", "load", "throughput under load")
+@check("load.throughput", Stage.LOAD, "throughput under load", MIN_RPS, MIN_RPS_RATIO)
 def throughput(ctx: CheckContext) -> Outcome:
-    if (missing := _no_load(ctx, ("min_rps_ratio",))) is not None:
+    if (missing := _no_load(ctx)) is not None:
         return missing
     rps = ctx.load.ok_rps
     floor, basis = throughput_floor(ctx.params, ctx.reference)
@@ -83,9 +93,9 @@ def throughput(ctx: CheckContext) -> Outcome:
                    "a recv() brought in one send")
 
 
-@check("load.latency", "load", "latency under load (p95)")
+@check("load.latency", Stage.LOAD, "latency under load (p95)", MAX_P95_MS, MAX_P95_RATIO)
 def latency(ctx: CheckContext) -> Outcome:
-    if (missing := _no_load(ctx, ("max_p95_ratio",))) is not None:
+    if (missing := _no_load(ctx)) is not None:
         return missing
     p95 = ctx.load.p95_ms
     if ctx.load.failure_ratio > 0.1:

@@ -6,24 +6,23 @@ what the kernel sees (grader/evidence.py): how many processes and threads,
 whether an epoll instance is open, which system call the idle thread sleeps
 in, how much CPU it burns while nothing happens.
 
-The server's PID comes in params["server_pid"] (local mode: the grader started
-it); in docker mode the grader shares the server's PID namespace and finds it.
-The runner adds params["model"] (the exercise's model) and params["os"] (the
-OS profile).
+The server's PID comes in ctx.server_pid (local mode: the grader started it);
+in docker mode the grader shares the server's PID namespace and finds it.
+ctx.model is the exercise's model and ctx.os_name the OS profile.
 """
 
 from __future__ import annotations
 
-import resource
 import selectors
 import threading
 import time
 from collections import Counter
 
 from grader import evidence
-from grader.checks import CheckContext, check
+from grader.checks.registry import CheckContext, Param, Stage, check
 from grader.lineclient import connect, describe, exchange, first_difference, reply_for
 from grader.outcome import Outcome
+from grader.proc import raise_fd_limit
 from servers.platforms import MODELS, WINDOWS_SELECT_LIMIT
 
 MULTIPLEXING = ("select", "poll", "epoll", "epoll_et", "kqueue", "selectors", "asyncio")
@@ -38,33 +37,19 @@ BUSY_HINT = (
 )
 
 
-def raise_fd_limit() -> None:
-    """Soft RLIMIT_NOFILE up to the hard one: the grader holds > 1024 sockets (and
-    local-mode servers, started after this module is imported, inherit it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = 65536 if hard == resource.RLIM_INFINITY else hard
-    if soft != resource.RLIM_INFINITY and soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
-raise_fd_limit()
-
-
 def server_root(ctx: CheckContext) -> int | None:
-    pid = ctx.param("server_pid", None)
-    return int(pid) if pid else evidence.find_server()
+    return ctx.server_pid or evidence.find_server()
 
 
-NOT_FOUND = Outcome.error(
-    "the grader cannot see the server's processes",
-    hint="docker mode: the grader service needs pid: \"service:server\" in compose.yaml; "
-    "local mode: the runner passes server_pid",
-)
+def not_found() -> Outcome:
+    return Outcome.error(
+        "the grader cannot see the server's processes",
+        hint="docker mode: the grader service needs pid: \"service:pidns\" in compose.yaml; "
+        "local mode: the runner passes the server's pid")
 
 
 def profile(ctx: CheckContext) -> str:
-    os_name = ctx.param("os", "linux") or "linux"
-    return os_name if os_name in DEFAULT_SELECTOR else "linux"
+    return ctx.os_name if ctx.os_name in DEFAULT_SELECTOR else "linux"
 
 
 def multiplexer(blocked: Counter) -> str | None:
@@ -208,13 +193,14 @@ def verdict(model: str, os_name: str, load: evidence.Snapshot, idle: evidence.Sn
     return None
 
 
-@check("model.conformance", "network", "the server really uses the exercise's IO model")
+@check("model.conformance", Stage.NETWORK, "the server really uses the exercise's IO model",
+       Param("clients", int, 200, "clients connected while the evidence is sampled"))
 def conformance(ctx: CheckContext) -> Outcome:
     root = server_root(ctx)
     if root is None:
-        return NOT_FOUND
-    model, os_name = ctx.param("model", ""), profile(ctx)
-    clients = int(ctx.param("clients", 200))
+        return not_found()
+    model, os_name = ctx.model, profile(ctx)
+    clients = int(ctx.param("clients"))
     with Clients(ctx.addr, clients) as load_clients:
         time.sleep(0.5)
         load = sample(root, 3, 0.2)
@@ -255,13 +241,16 @@ HOW = {
 }
 
 
-@check("resource.idle_cpu", "network", "no CPU burnt while clients are idle (no busy polling)")
+@check("resource.idle_cpu", Stage.NETWORK, "no CPU burnt while clients are idle (no busy polling)",
+       Param("clients", int, 5, "idle clients connected"),
+       Param("seconds", float, 1.0, "how long CPU time is measured"),
+       Param("max_cpu", float, BUSY, "CPU seconds per second allowed while idle"))
 def idle_cpu(ctx: CheckContext) -> Outcome:
     root = server_root(ctx)
     if root is None:
-        return NOT_FOUND
-    clients, seconds = int(ctx.param("clients", 5)), float(ctx.param("seconds", 1.0))
-    limit = float(ctx.param("max_cpu", BUSY))
+        return not_found()
+    clients, seconds = int(ctx.param("clients")), float(ctx.param("seconds"))
+    limit = float(ctx.param("max_cpu"))
     socks = [connect(ctx.addr) for _ in range(clients)]
     try:
         for sock in socks:
@@ -279,12 +268,14 @@ def idle_cpu(ctx: CheckContext) -> Outcome:
                    hint=BUSY_HINT)
 
 
-@check("resource.threads", "network", "threads stay bounded as clients grow")
+@check("resource.threads", Stage.NETWORK, "threads stay bounded as clients grow",
+       Param("clients", int, 50, "clients connected"),
+       Param("max_threads", int, 2, "threads allowed in the one process"))
 def threads(ctx: CheckContext) -> Outcome:
     root = server_root(ctx)
     if root is None:
-        return NOT_FOUND
-    clients, limit = int(ctx.param("clients", 50)), int(ctx.param("max_threads", 2))
+        return not_found()
+    clients, limit = int(ctx.param("clients")), int(ctx.param("max_threads"))
     with Clients(ctx.addr, clients):
         time.sleep(0.5)
         snap = sample(root, 3, 0.2)
@@ -296,10 +287,12 @@ def threads(ctx: CheckContext) -> Outcome:
                    "scheduling: serve them all from one thread with an IO multiplexer")
 
 
-@check("robust.fd_limit", "network", "more than 1024 connections at once")
+@check("robust.fd_limit", Stage.NETWORK, "more than 1024 connections at once",
+       Param("connections", int, 1100, "connections held open at once"),
+       Param("timeout", float, 5.0, "seconds to wait for the last client's reply"))
 def fd_limit(ctx: CheckContext) -> Outcome:
     raise_fd_limit()
-    count = int(ctx.param("connections", 1100))
+    count = int(ctx.param("connections"))
     root = server_root(ctx)
     socks, snap = [], None
     expected = reply_for(b"one more")
@@ -307,7 +300,7 @@ def fd_limit(ctx: CheckContext) -> Outcome:
         for _ in range(count):
             socks.append(connect(ctx.addr, timeout=5))
         time.sleep(0.3)
-        got = exchange(ctx.addr, [b"one more\n"], expected, timeout=ctx.param("timeout", 5.0))
+        got = exchange(ctx.addr, [b"one more\n"], expected, timeout=ctx.param("timeout"))
         if root is not None:
             snap = evidence.snapshot(root)  # after: every earlier connection was accepted
     except OSError as exc:
@@ -329,7 +322,7 @@ def fd_limit(ctx: CheckContext) -> Outcome:
         alive = False
     state = "it still serves once they leave" if alive else "and then it stopped serving: crashed?"
     got_text = why or first_difference(got, expected)
-    uses_select = ctx.param("model", "") == "select" or (snap and multiplexer(snap.blocked) == "select")
+    uses_select = ctx.model == "select" or (snap and multiplexer(snap.blocked) == "select")
     if uses_select:
         os_name = profile(ctx)
         fd = (snap.max_fd + 1) if snap and snap.max_fd else 1024

@@ -22,10 +22,10 @@ import tempfile
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from grader.checks import CheckContext, check
+from grader.checks.registry import CheckContext, Param, Stage, check
 from grader.outcome import Outcome
+from grader.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent.parent
 EXPECTED_GOT = re.compile(r"expected (.+?),? got (.+)", re.S)
 
 
@@ -59,15 +59,19 @@ def outcome_of(cases: list[ET.Element], hint: str, what: str) -> Outcome:
                    got=first[:600] or "it failed", hint=hint)
 
 
-@check("module.pytest", "module", "hidden pytest tests of your module")
+@check("module.pytest", Stage.MODULE, "hidden pytest tests of your module",
+       Param("tests", str, None, "the pytest file, relative to the checkout", required=True),
+       Param("select", str, "", "one test of that file (pytest node name)"),
+       Param("timeout", float, 60.0, "seconds the tests may take"),
+       Param("hint", str, "", "what to try when they fail"))
 def pytest_module(ctx: CheckContext) -> Outcome:
-    tests = REPO / str(ctx.param("tests", ""))
+    tests = REPO / str(ctx.param("tests"))
     if not tests.is_file():
         return Outcome.error(f"the tests {tests} do not exist", "fix tests: in lab.yaml")
     if ctx.submission is None:
         return Outcome.error("no submission was staged for a module check")
-    timeout = float(ctx.param("timeout", 60))
-    hint = str(ctx.param("hint", ""))
+    timeout = float(ctx.param("timeout"))
+    hint = str(ctx.param("hint"))
     with tempfile.TemporaryDirectory(prefix="iolab-module-") as tmp:
         work = Path(tmp)
         shutil.copytree(ctx.submission, work / "submission")
@@ -75,8 +79,8 @@ def pytest_module(ctx: CheckContext) -> Outcome:
         shutil.copy2(tests, work / "checks" / tests.name)
         (work / "pytest.ini").write_text("[pytest]\n")  # keep the repo's config out
         report = work / f"junit-{os.urandom(6).hex()}.xml"
-        node = f"checks/{tests.name}" + (f"::{ctx.param('select', '')}"
-                                         if ctx.param("select", "") else "")
+        node = f"checks/{tests.name}" + (f"::{ctx.param('select')}"
+                                         if ctx.param("select") else "")
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
         env.update(PYTHONPATH=str(work / "submission"), PYTHONDONTWRITEBYTECODE="1")
         try:

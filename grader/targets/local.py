@@ -1,0 +1,153 @@
+"""The server as a subprocess on loopback; Locust in a process of its own.
+
+No Docker: a laptop, a course platform's container, a CI job. The server
+gets what setrlimit can give of the exercise's limits (local_rlimits); the
+network stage runs in the grader's own process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+try:
+    import resource  # POSIX only
+except ImportError:  # Windows: no rlimits
+    resource = None
+
+from grader.errors import StackError
+from grader.load.stats import LoadStats, read_stats
+from grader.paths import REPO
+from grader.proc import free_port, signals_deferred, stop_group
+from grader.stage import run_network_stage
+from grader.targets.base import LOG_CAP, Target, describe_exit, mib, os_name_env
+
+
+class LocalTarget(Target):
+    """Methods: see Target. `port`: a fixed port (default: a free one)."""
+
+    def __init__(self, *, port: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+        self.log_tail = bytearray()  # the last LOG_CAP bytes: a flood cannot fill the disk
+        self.memory_note = f" (local mode bounds reserved memory: {mib(4 * self.memory)})"
+        self._reader: threading.Thread | None = None
+
+    def start(self) -> None:
+        # A busy --port is bad input, refused by the runner before anything starts.
+        env = dict(os.environ, HOST="127.0.0.1", PORT=str(self.port),
+                   IOLAB_OS=os_name_env(self.os_name),
+                   PYTHONPATH=str(REPO / "servers" / "osprofile"))
+        self.proc = subprocess.Popen([sys.executable, self.entry], cwd=self.folder, env=env,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=local_rlimits(self.limits, self.memory))
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+        self.start_watchdog()
+
+    def _read_log(self) -> None:
+        for chunk in iter(lambda: self.proc.stdout.read1(65536), b""):
+            self.log_tail += chunk
+            del self.log_tail[:-LOG_CAP]
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill_server(self) -> None:
+        if self.running():
+            stop_group(self.proc, grace=0)
+
+    def network_stage(self, plan: list[dict], wait: float) -> dict:
+        # the server's pid: model.* checks read /proc/<pid> (grader/evidence.py)
+        plan = [dict(item, server_pid=self.proc.pid if self.proc else None) for item in plan]
+        return run_network_stage(("127.0.0.1", self.port), plan, wait, alive=self.running)
+
+    def load_phase(self, load: dict) -> LoadStats:
+        out = self.out / "locust"
+        out.mkdir(exist_ok=True)
+        env = dict(os.environ, **self.load_env(load), LOCUST_HOST=f"tcp://127.0.0.1:{self.port}")
+        limit = float(load.get("duration", 5)) + 60
+        try:
+            subprocess.run([sys.executable, "-m", "grader.load.local", str(out / "stats")],
+                           cwd=REPO, env=env, timeout=limit, capture_output=True)
+        except subprocess.TimeoutExpired:
+            raise StackError(f"the load phase did not end within {limit:g} s")
+        return read_stats(out / "stats")
+
+    def server_state(self) -> str:
+        if self.timed_out:
+            return self.timeout_reason()
+        if self.proc is None:
+            return ""
+        if self.proc.poll() is None:
+            return self.limit_reasons(self.server_log())
+        if self._reader is not None:
+            self._reader.join(2)
+        return "; ".join(filter(None, [describe_exit(self.proc.returncode),
+                                       self.limit_reasons(self.server_log())]))
+
+    def server_log(self) -> str:
+        return bytes(self.log_tail).decode("utf-8", "replace")
+
+    def stop(self) -> None:
+        self.stop_watchdog()
+        if self.proc is None:
+            return
+        with signals_deferred():
+            stop_group(self.proc, grace=3.0)  # its children too, even when it has exited
+            if self._reader is not None:
+                self._reader.join(2)
+
+
+def local_rlimits(limits: dict, memory: int):
+    """A preexec_fn applying what setrlimit can of the exercise's limits to a local server.
+
+    Memory: RLIMIT_DATA on Linux (private writable memory: the heap, thread stacks of
+    8 MiB each; not the address space malloc reserves per arena, which grows with the
+    CPU count), RLIMIT_AS elsewhere. Either counts reserved, not resident, memory, so
+    the bound is 4x the memory limit docker enforces on resident memory.
+    RLIMIT_NPROC counts every process and thread of the user (and does not bind
+    root), so it is what the user runs now plus limits.pids.
+    """
+    if resource is None:
+        return None
+    memory_kind = "RLIMIT_DATA" if sys.platform.startswith("linux") else "RLIMIT_AS"
+    wanted = [(getattr(resource, memory_kind, None), 4 * memory),
+              (getattr(resource, "RLIMIT_NOFILE", None), int(limits["nofile"])),
+              (getattr(resource, "RLIMIT_FSIZE", None), 64 * 1024 ** 2)]
+    tasks = user_tasks()
+    if tasks is not None and os.getuid() != 0:
+        wanted.append((getattr(resource, "RLIMIT_NPROC", None), tasks + int(limits["pids"])))
+
+    def apply() -> None:
+        for kind, value in wanted:
+            if kind is None:
+                continue
+            soft, hard = resource.getrlimit(kind)
+            if hard != resource.RLIM_INFINITY:
+                value = min(value, hard)
+            try:
+                resource.setrlimit(kind, (value, value if hard == resource.RLIM_INFINITY else hard))
+            except (ValueError, OSError):
+                pass
+
+    return apply
+
+
+def user_tasks() -> int | None:
+    """Processes and threads of this user now (Linux /proc), or None elsewhere."""
+    if not os.path.isdir("/proc/self/task"):
+        return None
+    uid, total = os.getuid(), 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    total += len(os.listdir(f"/proc/{entry}/task"))
+            except OSError:
+                pass
+    return total
