@@ -42,7 +42,13 @@ def accept(listener):
         sock, _ = listener.accept()
     except (BlockingIOError, ConnectionAbortedError):
         return None
-    except OSError as e:   # EMFILE / ENFILE: the connection waits in the backlog
+    except OSError as e:
+        # EMFILE / ENFILE: the connection waits in the backlog, so the listener stays
+        # readable and a level-triggered loop (or a blocking accept loop) comes straight
+        # back here: these servers spin at 100% CPU while out of fds, logging each time.
+        # The cure (taught in labs/lab-3/README.md): stop watching the listener for a
+        # moment (asyncio does: 1 s), or close a reserve fd, accept, close the client,
+        # reopen the reserve.
         log(f"{NAME}: accept: {e}")
         return None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)   # replies go out at once

@@ -2,8 +2,11 @@
 
 The grader, the labs and the docs all read MODELS; `emulate(profile)` makes a
 Linux Python look like another platform's by hiding what that platform's
-Python lacks (select.poll under windows, select.epoll under macos, ...), so
-selectors.DefaultSelector falls back exactly as it would there.
+Python lacks (select.poll under windows, select.epoll under macos, ...).
+Emulation hides what an OS lacks; it cannot add what Linux lacks (kqueue,
+IOCP). So under macos selectors.DefaultSelector and asyncio use poll, not
+kqueue as on a real Mac; under windows they use select, not the IOCP proactor
+loop (MODELS below says what the real platforms do).
 
 The course notes say epoll is available on macOS: it is not. epoll is
 Linux-only; macOS (and the BSDs) have kqueue instead.
@@ -58,7 +61,7 @@ def unavailable_reason(model: str, os_name: str) -> str:
     """Why `model` cannot run on `os_name`, and where it can."""
     places = " and ".join(where(model)) or "no supported OS"
     facility = {"epoll": "epoll", "epoll_et": "epoll", "kqueue": "kqueue",
-                "poll": "poll()", "fork": "os.fork"}.get(model, model)
+                "poll": "select.poll", "fork": "os.fork"}.get(model, model)
     return f"{facility} is not available on {os_name}; this exercise runs on {places}"
 
 

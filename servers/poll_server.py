@@ -1,11 +1,13 @@
 """LINE/1 server, model: IO multiplexing with select.poll().
 
-Blocks: only in poll(). Unlike select() there is no FD_SETSIZE limit and the
-interest set is kept between calls (register / modify / unregister), but each
-poll() still passes every registered fd to the kernel, which checks them all:
-O(n) per call, so it slows down as idle connections pile up.
+Blocks: only in poll(). Unlike select() there is no FD_SETSIZE limit (nfds is
+bounded only by RLIMIT_NOFILE) and Python's poll object keeps the interest set
+between calls (register / modify / unregister), but each poll() still copies
+the whole pollfd array into the kernel, which checks every fd: O(n) per call,
+so it slows down as idle connections pile up.
 Scales: to a few thousand clients.
-Needs: poll() (Linux, macOS; not Windows: Python there has no select.poll).
+Needs: select.poll (Linux, macOS; CPython does not expose it on Windows,
+although Windows has WSAPoll).
 """
 import select
 
@@ -16,7 +18,8 @@ FAILED = select.POLLHUP | select.POLLERR | select.POLLNVAL
 
 
 def main():
-    require(select, "poll", "Windows has no poll(); use select_server.py or selectors_server.py")
+    require(select, "poll", "CPython does not expose select.poll on Windows (WSAPoll exists, "
+            "Python does not wrap it); use select_server.py or selectors_server.py")
     listener = listen(blocking=False)
     poller = select.poll()
     poller.register(listener, READ)

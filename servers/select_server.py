@@ -4,10 +4,12 @@ Blocks: only in select(), which sleeps until some socket is ready; every
 socket is non-blocking, so one thread serves all clients and a silent client
 costs nothing but its buffers. Writability is asked for only while a
 connection has output pending (a socket is almost always writable).
-Scales: to hundreds of clients: each call hands the kernel the whole list of
-sockets and scans it again (O(n) per call), and file descriptors must be
-< FD_SETSIZE (1024) on Linux and macOS; Windows allows 512 sockets and no
-other kind of file.
+Scales: to hundreds of clients: each call rebuilds three fd_set bitmaps
+(highest fd + 1 bits) from the lists, the kernel checks every watched fd
+(O(n) per call), and file descriptors must be < FD_SETSIZE (1024) on Linux
+and macOS: libc's fd_set has a fixed size and CPython refuses larger fds.
+On Windows an fd_set is a list of at most 512 sockets (as CPython builds it)
+and no other kind of file.
 Needs: select() (Linux, macOS, Windows).
 """
 import select
@@ -15,8 +17,8 @@ import sys
 
 from lineproto import NAME, Connection, accept, listen, log, run
 
-# Windows has no poll(): there (and under the emulated windows profile, which
-# hides poll too) select() counts sockets, at most 512; elsewhere fds must be < 1024.
+# CPython has no select.poll on Windows: there (and under the emulated windows profile,
+# which hides it too) select() counts sockets, at most 512; elsewhere fds must be < 1024.
 WINDOWS = sys.platform == "win32" or not hasattr(select, "poll")
 FD_SETSIZE = 512 if WINDOWS else 1024
 

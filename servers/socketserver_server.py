@@ -4,8 +4,12 @@ Blocks: each handler thread in rfile.readline() / wfile.write(); the main
 thread in serve_forever(), which waits for new connections with a selector
 (select or poll) and starts one thread per client. So "socketserver = IO
 multiplexing + threads", as the notes say, but only accept() is multiplexed:
-each client's IO is plain blocking IO in its own thread.
-Scales: like thread_server.py: to a few thousand clients.
+each client's IO is plain blocking IO in its own thread. The selector is not
+there for scale: it lets serve_forever() wake every poll_interval (0.5 s) to
+see whether shutdown() was called (and run service_actions(), where
+ForkingMixIn reaps its children).
+Scales: like thread_server.py: a thread per client, bounded only by the OS
+(RLIMIT_NPROC, the container's pids limit, memory).
 Needs: threads (Linux, macOS, Windows).
 """
 import socketserver

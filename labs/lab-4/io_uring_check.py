@@ -5,8 +5,9 @@
 
 It calls io_uring_setup(2) directly through ctypes (Python's standard library
 has no io_uring binding) and says what happened: available, disabled by the
-kernel (sysctl kernel.io_uring_disabled), blocked by a seccomp profile (as
-container runtimes often do), or not in this kernel. Exit 0 when available,
+kernel (sysctl kernel.io_uring_disabled), blocked by a seccomp profile (the
+default profiles of Docker >= 25 and containerd >= 2.0 answer EPERM), or not
+in this kernel. Exit 0 when available,
 1 otherwise. Linux only.
 """
 
@@ -44,10 +45,12 @@ def check() -> tuple[bool, str]:
     if err == errno.EPERM:
         if disabled in ("1", "2"):
             return False, f"EPERM: disabled by the kernel (kernel.io_uring_disabled={disabled})"
-        return False, "EPERM: blocked, most likely by a seccomp profile (containers)"
+        return False, ("EPERM: blocked, most likely by a seccomp profile (containers: "
+                       "Docker >= 25 and containerd >= 2.0 block io_uring by default)")
     if err == errno.ENOSYS:
         return False, ("ENOSYS: not in this kernel (< 5.1, or built without it), or a "
-                       "seccomp profile that answers ENOSYS (Docker's default does)")
+                       "sandbox or seccomp profile that answers ENOSYS for syscalls it "
+                       "does not allow")
     return False, f"{name}: {os.strerror(err)}"
 
 
