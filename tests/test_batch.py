@@ -58,6 +58,7 @@ def summary_of(root: Path, lab: str = "lab-3") -> tuple[Path, dict, list[dict]]:
     return batch, data, rows
 
 
+@pytest.mark.slow
 def test_batch_grades_every_submission_and_writes_the_class_summary(tmp_path):
     subs = make_class(tmp_path)
     proc = grade("batch", "lab-3", str(subs), "-j", "2", "--mode", "local",

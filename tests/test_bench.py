@@ -5,11 +5,13 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import pytest
 from conftest import REPO
 
 from grader.svg import Series, bar_chart, line_chart, nice_ceiling
 
 
+@pytest.mark.slow
 def test_smoke_bench_writes_csv_charts_and_summary(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bench.run", "--smoke", "--out", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=120)

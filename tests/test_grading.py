@@ -46,11 +46,13 @@ def assert_starter_fails_with_reasons(proc):
         assert "expected" in test["output"] and "hint:" in test["output"], test
 
 
+@pytest.mark.slow
 def test_local_reference_passes():
     assert_reference_passes(grade("lab-3", "--mode", "local",
                                   "--submission", "servers/select_server.py"))
 
 
+@pytest.mark.slow
 def test_local_starter_fails_with_a_reason_per_check():
     assert_starter_fails_with_reasons(grade("lab-3", "--mode", "local", "--exercise", "select"))
 

@@ -18,6 +18,8 @@ from grader.labspec import load_lab
 from grader.results import write_all
 from grader.runner import grade
 
+pytestmark = pytest.mark.slow
+
 TIMEOUT_CHECKS = {"line.basic", "line.split", "line.pipelined", "line.large",
                   "robust.silent_client", "robust.reset", "robust.eof"}
 

@@ -21,6 +21,8 @@ from grader import charts
 from grader.results import write_all
 from grader.runner import grade
 
+pytestmark = pytest.mark.slow
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 

@@ -214,6 +214,7 @@ def short_lab(tmp_path_factory):
     return lab_variant(tmp_path_factory.mktemp("short"), "lab-3", ["select"])
 
 
+@pytest.mark.slow
 def test_a_grader_crash_outside_any_check_is_an_error(short_lab, tmp_path, monkeypatch):
     def broken_load_phase(self, load):
         raise RuntimeError("the load generator fell over")
@@ -240,6 +241,7 @@ def test_a_server_that_never_listens_is_an_error(short_lab, tmp_path, monkeypatc
     assert "never listened" in load.outcome.got
 
 
+@pytest.mark.slow
 def test_a_real_run_writes_valid_results(short_lab, tmp_path):
     report = grade(short_lab, REPO / "servers" / "select_server.py", "local", "linux", tmp_path,
                    progress=quiet)
