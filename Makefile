@@ -14,7 +14,7 @@ WORKERS   ?=
 GRADE_ARGS = --mode $(MODE) --os $(OS) $(if $(SUBMISSION),--submission $(SUBMISSION)) \
              $(if $(EXERCISE),--exercise $(EXERCISE))
 
-.PHONY: help venv images lab-% test test-fast lint serve clean bench
+.PHONY: help venv images gradescope-base lab-% test test-fast lint serve clean bench
 
 help:
 	@echo "make lab-3 [SUBMISSION=path] [MODE=docker|local] [OS=linux|macos|windows]"
@@ -32,6 +32,11 @@ venv: $(VENV)/.installed
 # Builds every image the stack uses, with no registry: see docker/build-images.sh.
 images:
 	bash docker/build-images.sh
+
+# A stand-in for Gradescope's Ubuntu 22.04 autograder base, with no registry:
+# see docker/gradescope-base.sh and docs/platforms.md.
+gradescope-base:
+	bash docker/gradescope-base.sh
 
 lab-%: venv
 	@$(if $(filter docker,$(MODE)),bash docker/build-images.sh)
