@@ -49,7 +49,7 @@ test: venv
 
 # The quick tier for everyday work: no Docker, no load phases, no repeated runs.
 test-fast: venv
-	$(PYTHON) -m pytest -m "not docker and not slow"
+	$(PYTHON) -m pytest -m "not docker and not slow" -n 4
 
 lint: venv
 	$(VENV)/bin/ruff check grader servers tests labs bench
