@@ -2,6 +2,7 @@
 
     python -m bench.batch [--correct N] [--broken N] [--starter N] [-j N]
                           [--mode docker|local] [--runs all,select] [--label L]
+                          [--compare EARLIER_RESULTS] [--smoke]
 
 Assembles a class in a temporary folder from the project's own code (lab-3's
 reference servers as correct submissions, tests/broken/*.py as broken ones,
@@ -11,8 +12,9 @@ Students per hour = students / wall hours. Per-student seconds and verdicts
 come from the batch's own summary.json, never from what it prints.
 
 Writes bench/results/<date>-batch-<label>/ (or --out): runs.csv (one line per
-run), students.csv and checks.csv (every verdict, to compare a later run for
-flips) and summary.md (the machine, its load average, the exact commands).
+run), students.csv and checks.csv (every verdict: --compare DIR lists the checks
+that flipped since an earlier run) and summary.md (the machine, its load
+average, the exact commands).
 It talks to the grader only through its CLI and the files the batch writes.
 """
 
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -111,12 +114,18 @@ def run_batch(cmd: list[str], env: dict, log: Path, every: float = 5.0) -> tuple
     started = time.monotonic()
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-        while True:
-            try:
-                code = proc.wait(timeout=every)
-                break
-            except subprocess.TimeoutExpired:
-                samples.append(os.getloadavg()[0])
+        try:
+            while True:
+                try:
+                    code = proc.wait(timeout=every)
+                    break
+                except subprocess.TimeoutExpired:
+                    samples.append(os.getloadavg()[0])
+        except BaseException:  # Ctrl-C or SIGTERM: the batch tears its stacks down first
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait()
+            raise
     wall = time.monotonic() - started
     if code != 0:
         tail = log.read_text(errors="replace")[-2000:]
@@ -165,6 +174,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="grade a lab-3 copy whose load phases last this long (s)")
     parser.add_argument("--smoke", action="store_true",
                         help="1 correct + 1 broken, local mode, select only, 1 s load phases")
+    parser.add_argument("--compare", type=Path, metavar="DIR",
+                        help="list every check that flipped against an earlier results folder")
     parser.add_argument("--keep", action="store_true", help="keep the class and the batch folders")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -185,6 +196,8 @@ def check(args: argparse.Namespace) -> str | None:
         return "the class is empty: give --correct, --broken or --starter a count above 0"
     if args.jobs < 1:
         return f"-j must be at least 1, got {args.jobs}"
+    if args.compare and not (args.compare / "checks.csv").is_file():
+        return f"--compare {args.compare}: no checks.csv there (give a bench-batch results folder)"
     if args.load_duration is not None and args.load_duration <= 0:
         return f"--load-duration must be above 0 s, got {args.load_duration:g}"
     return None
@@ -203,6 +216,7 @@ def main(argv: list[str]) -> int:
     if args.load_duration:
         env["IOLAB_LABS"] = str(short_lab(tmp / "labs", args.load_duration))
     started = time.monotonic()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the finally clauses run
     try:
         students = assemble(tmp / "class", args.correct, args.broken, args.starter)
         machine = batch_report.machine(args.mode)

@@ -95,6 +95,26 @@ def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
+def read_checks(folder: Path) -> dict[tuple, str]:
+    with (folder / "checks.csv").open(newline="") as fh:
+        return {(r["run"], r["student"], r["exercise"], r["check"]): r["status"]
+                for r in csv.DictReader(fh)}
+
+
+def flips_md(old: Path, new: Path) -> list[str]:
+    """Every check whose status differs between two results folders of this benchmark
+    (the same class, so the same code: any difference is a flip)."""
+    before, after = read_checks(old), read_checks(new)
+    common = sorted(before.keys() & after.keys())
+    changed = [k for k in common if before[k] != after[k]]
+    lines = [f"## Flips against {old.name}", "",
+             f"{len(changed)} of {len(common)} check results differ."]
+    if changed:
+        lines += ["", "| run | student | exercise | check | was | now |", "|---|---|---|---|---|---|"]
+        lines += [f"| {' | '.join(k)} | {before[k]} | {after[k]} |" for k in changed]
+    return lines + [""]
+
+
 def write(out: Path, runs: list[dict], students: list[dict], machine: dict, argv: list[str],
           args, seconds: float) -> None:
     out.mkdir(parents=True, exist_ok=True)
@@ -104,8 +124,10 @@ def write(out: Path, runs: list[dict], students: list[dict], machine: dict, argv
     write_csv(out / "students.csv", STUDENT_COLUMNS, per_student)
     write_csv(out / "checks.csv", ["label", "run", "student", "exercise", "check", "status"],
               [row for r in runs for row in check_rows(label, r)])
-    (out / "summary.md").write_text(summary_md(runs, students, per_student, machine, argv,
-                                               args, seconds))
+    text = summary_md(runs, students, per_student, machine, argv, args, seconds)
+    if args.compare:
+        text += "\n" + "\n".join(flips_md(args.compare, out))
+    (out / "summary.md").write_text(text)
 
 
 def summary_md(runs, students, per_student, machine, argv, args, seconds) -> str:

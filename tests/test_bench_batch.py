@@ -49,11 +49,14 @@ def read(path):
 
 
 def test_smoke_run_writes_consistent_figures(tmp_path):
-    out = tmp_path / "out"
+    out, earlier = tmp_path / "out", tmp_path / "earlier"
+    earlier.mkdir()  # an earlier run in which correct-1 failed line.basic: a flip to list
+    (earlier / "checks.csv").write_text("label,run,student,exercise,check,status\n"
+                                        "x,select,correct-1,select,line.basic,failed\n")
     env = dict(os.environ, TMPDIR=str(tmp_path))  # the class and batch folders stay in tmp_path
     proc = subprocess.run([sys.executable, "-m", "bench.batch", "--smoke", "--label", "smoke",
-                           "--out", str(out)], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=180)
+                           "--out", str(out), "--compare", str(earlier)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     (run,) = read(out / "runs.csv")
     assert (run["label"], run["run"], run["mode"], run["exercises"]) == (
@@ -76,7 +79,9 @@ def test_smoke_run_writes_consistent_figures(tmp_path):
                   "--mode local", "--exercise select", "Load phases shortened to 1 s"):
         assert words in summary, words
     assert "(unexpected)" not in summary
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # its temporary folder is gone
+    assert "1 of 1 check results differ" in summary
+    assert "| select | correct-1 | select | line.basic | failed | passed |" in summary
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier", "out"]  # no tmp left
 
 
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path):
