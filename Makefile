@@ -14,7 +14,7 @@ WORKERS   ?=
 GRADE_ARGS = --mode $(MODE) --os $(OS) $(if $(SUBMISSION),--submission $(SUBMISSION)) \
              $(if $(EXERCISE),--exercise $(EXERCISE))
 
-# Each target that is a verb declares itself .PHONY where it is defined.
+# A new verb declares `.PHONY: name` beside its own target (this line stays put).
 .PHONY: help venv images gradescope-base lab-% test test-fast lint serve clean bench bench-batch
 
 help:
