@@ -19,7 +19,7 @@ import signal
 import sys
 from pathlib import Path
 
-from grader import batch, stage
+from grader import batch, sandbox, stage
 from grader.checks import REGISTRY
 from grader.dockercli import require_engine
 from grader.errors import StackError, UsageError
@@ -59,6 +59,9 @@ def parser() -> argparse.ArgumentParser:
                      help="a folder with server.py, or one .py file (default: the lab's starter/)")
     one.add_argument("--port", type=int, help="local mode: the port the server gets "
                      "(default: a free one)")
+    one.add_argument("--sandbox", action="store_true",
+                     help="local mode as root on a course platform: the server as an "
+                     "unprivileged, limited user (grader/sandbox.py; also IOLAB_SANDBOX=1)")
     one.set_defaults(run=grade_command)
 
     many = verbs.add_parser("batch", parents=[shared], help="grade a whole class",
@@ -120,6 +123,8 @@ def grade_command(args: argparse.Namespace) -> int:
     submission = args.submission or lab.starter
     if args.mode == "docker":
         require_engine()
+    elif args.sandbox or sandbox.requested():
+        print(sandbox.enter())  # before any thread: it may fork into a network namespace
     try:
         report = grade(lab, submission, args.mode, args.os_name, args.results,
                        exercise_ids=args.exercise, port=args.port,
