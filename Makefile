@@ -14,7 +14,7 @@ WORKERS   ?=
 GRADE_ARGS = --mode $(MODE) --os $(OS) $(if $(SUBMISSION),--submission $(SUBMISSION)) \
              $(if $(EXERCISE),--exercise $(EXERCISE))
 
-.PHONY: help venv images gradescope-base lab-% test test-fast lint serve clean bench
+.PHONY: help venv images gradescope-base prairielearn-image lab-% test test-fast lint serve clean bench
 
 help:
 	@echo "make lab-3 [SUBMISSION=path] [MODE=docker|local] [OS=linux|macos|windows]"
@@ -37,6 +37,12 @@ images:
 # see docker/gradescope-base.sh and docs/platforms.md.
 gradescope-base:
 	bash docker/gradescope-base.sh
+
+# PrairieLearn's external-grader image (iolab-prairielearn:<hash>), built on the
+# runtime image with no registry: see docker/prairielearn-image.sh and
+# docs/gradescope-prairielearn.md.
+prairielearn-image:
+	bash docker/prairielearn-image.sh
 
 lab-%: venv
 	@$(if $(filter docker,$(MODE)),bash docker/build-images.sh)

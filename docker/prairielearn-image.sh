@@ -10,7 +10,7 @@
 #   3. Hash the context and the runtime image's id; if the tag exists, done.
 #   4. `docker build` offline (classic builder) from docker/prairielearn.Dockerfile.
 # To use it in a course: docker tag it as YOU/iolab-prairielearn:TAG, push it to
-# Docker Hub (linux/amd64), and name it in the question's info.json (docs/teaching.md).
+# Docker Hub (linux/amd64), and name it in the question's info.json (docs/gradescope-prairielearn.md).
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 IMAGE=iolab-prairielearn

@@ -136,6 +136,9 @@ def _terminated(signum, frame) -> None:
 def grade_command(args: argparse.Namespace) -> int:
     lab = load_lab(args.lab)
     submission = args.submission or lab.starter
+    if args.mode == "docker" and args.sandbox:
+        raise UsageError("--sandbox is for --mode local: in docker mode the server's "
+                         "container is its sandbox")
     if args.mode == "docker":
         require_engine()
     elif args.sandbox or sandbox.requested():

@@ -125,6 +125,13 @@ def test_export_refuses_bad_input_in_one_line(tmp_path, args, words):
     assert not list(tmp_path.glob("x.*"))
 
 
+def test_the_sandbox_is_for_local_mode_only():
+    proc = subprocess.run([sys.executable, "-m", "grader", "lab-3", "--sandbox"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--sandbox is for --mode local" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
 def test_wheel_markers_are_judged_for_python_3_10(tmp_path):
     """pip download judges markers by the Python it runs on: tomli (python < 3.11)
     would be missing from a zip built on 3.11."""

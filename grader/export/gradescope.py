@@ -157,5 +157,5 @@ def export(lab: Lab, out: Path, exercises: list[str] | None = None,
         archive.write(wheels / "requirements.txt", "wheels/requirements.txt")
     os.replace(partial, out)
     print(f"wrote {shown(out)}: upload it in Gradescope's Configure Autograder "
-          f"(base image Ubuntu 22.04); docs/teaching.md")
+          f"(base image Ubuntu 22.04); docs/gradescope-prairielearn.md")
     return out

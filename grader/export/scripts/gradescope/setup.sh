@@ -4,7 +4,7 @@
 # packages from the wheels in the zip, so it needs no network, into
 # /autograder/source/site: beside the system python3, never over it (Gradescope's
 # own harness runs on that python3 with its own packages).
-# Made by `python -m grader export gradescope` (iolab); see docs/teaching.md.
+# Made by `python -m grader export gradescope` (iolab); see docs/gradescope-prairielearn.md.
 set -euo pipefail
 cd /autograder/source
 python3 -m pip install --no-index --no-cache-dir --disable-pip-version-check \
