@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from grader.errors import StackError, UsageError
@@ -45,7 +46,6 @@ except ImportError:  # Windows: no sandbox
 
 ENV = "IOLAB_SANDBOX"
 UID_FLOOR = 100_000  # far above the uids a distribution hands out (1000 and up)
-FILE_SIZE = 64 * 1024 ** 2  # what a server may write to one file
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", ".venv")
 
 
@@ -181,6 +181,7 @@ def kill_all(uid: int, rounds: int = 20) -> list[int]:
         subprocess.run(["true"], preexec_fn=as_uid, env={"PATH": "/usr/bin:/bin"},
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, check=False)
+        time.sleep(0.05)  # SIGKILLed processes take a moment to become zombies
     return live_pids(uid)
 
 
@@ -211,10 +212,10 @@ def oom_kills() -> tuple[int, int | None] | None:
 # --- one server's sandbox ------------------------------------------------------------
 
 class Sandbox:
-    """One server's uid, private folder, limits and observer. close() undoes it all."""
+    """One server's uid, private folder and limits. close() undoes it all."""
 
-    def __init__(self, folder: Path, limits: dict, memory: int):
-        self.limits, self.memory = limits, memory
+    def __init__(self, folder: Path, limits: dict):
+        self.limits = limits
         self.uid = pick_uid()
         self.root = Path(tempfile.mkdtemp(prefix="iolab-sandbox-"))
         os.chmod(self.root, 0o711)  # the uid may pass through, not list it

@@ -223,8 +223,7 @@ if os.fork() == 0:          # an escapee in a session of its own: kill_all finds
     os.close(1); os.close(2)
     import time; time.sleep(60)
 """)
-    box = sandbox.Sandbox(folder, {"pids": 32, "timeout": 20, "cpus": 1.0, "nofile": 64},
-                          64 * 1024 ** 2)
+    box = sandbox.Sandbox(folder, {"pids": 32, "timeout": 20, "cpus": 1.0, "nofile": 64})
     try:
         assert box.uid >= sandbox.UID_FLOOR and box.uid not in (1000, 65534)
         proc = subprocess.run([box.python(), "server.py"], cwd=box.work,

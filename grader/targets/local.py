@@ -47,7 +47,7 @@ class LocalTarget(Target):
                    PYTHONPATH=str(REPO / "servers" / "osprofile"))
         python, cwd, preexec = sys.executable, self.folder, local_rlimits(self.limits, self.memory)
         if sandbox.active():
-            self.sandbox = sandbox.Sandbox(self.folder, self.limits, self.memory)
+            self.sandbox = sandbox.Sandbox(self.folder, self.limits)
             os.chmod(self.run_dir, 0o700)  # the run's results: out of the server's reach
             cwd, env = self.sandbox.work, self.sandbox.env(self.port, os_name_env(self.os_name))
             python, preexec = self.sandbox.python(), self.sandbox.preexec(preexec)
