@@ -173,6 +173,10 @@ def test_prairielearn_results_have_its_format(tmp_path):
         len(tests["select: eof"]["output"]) <= prairielearn.TEXT_CAP
     assert tests["select: large"]["output"] == "(details hidden by the instructor)"
     assert len(json.dumps(data).encode()) <= prairielearn.MAX_BYTES
+    lesson = synthetic_report(tmp_path)
+    lesson.results = [CheckResult("select-limit", "robust.fd_limit", "the lesson", 0.0,
+                                  Outcome(True, figure="fails by design"), required=False)]
+    assert prairielearn.results(lesson)["score"] == 1.0  # worth no points, passed: 100 %
     bad = prairielearn.bad_input("no server.py in your submission: upload server.py")
     assert bad["gradable"] is False and bad["format_errors"] == [
         "no server.py in your submission: upload server.py"]

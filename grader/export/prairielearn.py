@@ -43,7 +43,8 @@ def results(report: RunReport, extra_output: str = "") -> dict:
             "message": message,
             "output": "(details hidden by the instructor)" if hidden else _cap(_output(r)),
         })
-    score = summary.score / summary.max_score if summary.max_score else 0.0
+    # an exercise worth no points (a lesson such as select-limit): all or nothing
+    score = summary.score / summary.max_score if summary.max_score else float(report.passed)
     verdict = "every required check passed" if report.passed else "not yet: see the failed checks"
     data = {
         "gradable": True,
