@@ -29,7 +29,7 @@ import pytest
 from conftest import REPO, SERVERS, lab_variant, write_lab
 
 from grader import sandbox
-from grader.export import prairielearn
+from grader.export import autograde, prairielearn
 from grader.export.gradescope import unmet_requirements
 from grader.labspec import load_lab
 from grader.outcome import CheckResult, Outcome
@@ -144,6 +144,33 @@ def test_wheel_markers_are_judged_for_python_3_10(tmp_path):
                          "w") as whl:
         whl.writestr("gevent-24.0.dist-info/METADATA", "Name: gevent\nVersion: 24.0\n\n")
     assert unmet_requirements(tmp_path) == ["tomli>=1.1.0"]
+
+
+def test_autograde_writes_a_truthful_file_whatever_happens(tmp_path):
+    """Before anything runs every check is "not graded"; a time budget that ran out
+    says so; a missing file is bad input; a zipped folder is unwrapped."""
+    lab = load_lab("lab-3")
+    submission = copy_reference(tmp_path / "upload" / "lab3-folder")  # zipped as a folder
+    out = tmp_path / "results.json"
+    report = autograde.autograde("gradescope", lab, tmp_path / "upload", out, ["select"],
+                                 0.0, tmp_path / "runs")
+    data = json.loads(out.read_text())
+    validate(data)
+    assert report is not None and data["score"] == 0 and len(data["tests"]) == 13
+    assert all("time budget of 0 s ran out" in t["output"] for t in data["tests"])
+    assert autograde.unwrap(tmp_path / "upload", lab) == submission
+    for platform in ("gradescope", "prairielearn"):
+        autograde.autograde(platform, lab, tmp_path / "none" / "server.py", out, ["select"],
+                            10.0, tmp_path / "runs")
+        data = json.loads(out.read_text())
+        assert "no server.py in your submission: upload server.py" in json.dumps(data)
+    validate(autograde.gradescope_bad_input("x"))
+    broken = tmp_path / "broken" / "server.py"
+    broken.parent.mkdir()
+    broken.write_text("def f(:\n")
+    autograde.autograde("prairielearn", lab, broken, out, ["select"], 10.0, tmp_path / "runs")
+    errors = json.loads(out.read_text())["format_errors"]
+    assert len(errors) == 1 and errors[0].startswith("server.py is not valid Python: line 1:")
 
 
 def synthetic_report(tmp_path: Path) -> RunReport:

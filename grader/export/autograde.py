@@ -76,6 +76,17 @@ def write(out: Path, data: dict) -> None:
     os.replace(tmp, out)
 
 
+def unwrap(submission: Path, lab: Lab) -> Path:
+    """A folder whose files are all inside one sub-folder (a student zipped their
+    folder, and the platform unzipped it) is graded from that sub-folder."""
+    if not submission.is_dir() or any((submission / ex.path / ex.entry).is_file()
+                                      for ex in lab.exercises):
+        return submission
+    inside = [p for p in submission.iterdir()
+              if not p.name.startswith((".", "__MACOSX"))]
+    return inside[0] if len(inside) == 1 and inside[0].is_dir() else submission
+
+
 def format_error(submission: Path, platform: str) -> str | None:
     """Bad input, said once: a missing submission, or (PrairieLearn, where it costs no
     attempt) a server.py that does not compile."""
@@ -98,6 +109,7 @@ def format_error(submission: Path, platform: str) -> str | None:
 def autograde(platform: str, lab: Lab, submission: Path, out: Path, exercise_ids: list[str],
               budget: float, results_root: Path) -> RunReport | None:
     make, bad_input = WRITERS[platform]
+    submission = unwrap(submission, lab)
     if why := format_error(submission, platform):
         write(out, bad_input(why))
         return None
