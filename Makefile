@@ -16,6 +16,7 @@ GRADE_ARGS = --mode $(MODE) --os $(OS) $(if $(SUBMISSION),--submission $(SUBMISS
 
 # A new verb declares `.PHONY: name` beside its own target (this line stays put).
 .PHONY: help venv images gradescope-base lab-% test test-fast lint serve clean bench bench-batch
+.PHONY: prairielearn-image
 
 help:
 	@echo "make lab-3 [SUBMISSION=path] [MODE=docker|local] [OS=linux|macos|windows]"
@@ -39,6 +40,12 @@ images:
 # see docker/gradescope-base.sh and docs/platforms.md.
 gradescope-base:
 	bash docker/gradescope-base.sh
+
+# PrairieLearn's external-grader image (iolab-prairielearn:<hash>), built on the
+# runtime image with no registry: see docker/prairielearn-image.sh and
+# docs/gradescope-prairielearn.md.
+prairielearn-image:
+	bash docker/prairielearn-image.sh
 
 lab-%: venv
 	@$(if $(filter docker,$(MODE)),bash docker/build-images.sh)

@@ -2,6 +2,7 @@
 
   python -m grader lab-3 [--submission PATH] [--mode docker|local] ...   grade one submission
   python -m grader batch lab-3 SUBMISSIONS_DIR -j N ...                  grade a whole class
+  python -m grader export gradescope lab-3 autograder.zip                a Gradescope autograder
   python -m grader checks                                                every check and its parameters
   python -m grader stage HOST:PORT PLAN.json OUT.json [WAIT]             (inside the stack)
 
@@ -19,7 +20,7 @@ import signal
 import sys
 from pathlib import Path
 
-from grader import batch, stage
+from grader import batch, sandbox, stage
 from grader.checks import REGISTRY
 from grader.dockercli import require_engine
 from grader.errors import StackError, UsageError
@@ -59,6 +60,9 @@ def parser() -> argparse.ArgumentParser:
                      help="a folder with server.py, or one .py file (default: the lab's starter/)")
     one.add_argument("--port", type=int, help="local mode: the port the server gets "
                      "(default: a free one)")
+    one.add_argument("--sandbox", action="store_true",
+                     help="local mode as root on a course platform: the server as an "
+                     "unprivileged, limited user (grader/sandbox.py; also IOLAB_SANDBOX=1)")
     one.set_defaults(run=grade_command)
 
     many = verbs.add_parser("batch", parents=[shared], help="grade a whole class",
@@ -74,6 +78,20 @@ def parser() -> argparse.ArgumentParser:
     many.add_argument("--parallel-load", action="store_true",
                       help="let load phases overlap (faster, noisier throughput figures)")
     many.set_defaults(run=batch.run)
+
+    out = verbs.add_parser("export", help="package a lab's grading for a course platform",
+                           description=export_command.__doc__)
+    out.add_argument("platform", choices=["gradescope"],
+                     help="gradescope: an autograder zip (PrairieLearn: an image, "
+                     "docker/prairielearn-image.sh)")
+    out.add_argument("lab", help=f"the lab ({', '.join(lab_names())})")
+    out.add_argument("out", type=Path, help="the file to write, e.g. autograder.zip")
+    out.add_argument("--exercise", action="append",
+                     help="only this exercise (repeatable; default: all)")
+    out.add_argument("--wheels", type=Path,
+                     help="a folder of wheels for CPython 3.10 manylinux x86_64 "
+                     "(default: downloaded once into .cache/)")
+    out.set_defaults(run=export_command)
 
     listing = verbs.add_parser("checks", help="list every check, its stage and parameters")
     listing.set_defaults(run=checks_command)
@@ -118,8 +136,13 @@ def _terminated(signum, frame) -> None:
 def grade_command(args: argparse.Namespace) -> int:
     lab = load_lab(args.lab)
     submission = args.submission or lab.starter
+    if args.mode == "docker" and args.sandbox:
+        raise UsageError("--sandbox is for --mode local: in docker mode the server's "
+                         "container is its sandbox")
     if args.mode == "docker":
         require_engine()
+    elif args.sandbox or sandbox.requested():
+        print(sandbox.enter())  # before any thread: it may fork into a network namespace
     try:
         report = grade(lab, submission, args.mode, args.os_name, args.results,
                        exercise_ids=args.exercise, port=args.port,
@@ -130,6 +153,15 @@ def grade_command(args: argparse.Namespace) -> int:
     write_all(report)
     print_table(report)
     return 0 if report.passed else 1
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Write what a course platform needs to grade LAB: for Gradescope, an autograder
+    zip to upload (setup.sh, run_autograder, the grader, the lab, the wheels)."""
+    from grader.export import gradescope
+
+    gradescope.export(load_lab(args.lab), args.out, args.exercise, args.wheels)
+    return 0
 
 
 def checks_command(args: argparse.Namespace, out=print) -> int:

@@ -100,6 +100,12 @@ def test_results_json_follows_gradescopes_schema(synthetic):
     assert by_check["line.basic@epoll"]["max_score"] == 0
     assert data["score"] == 4.0 and [t["number"] for t in data["tests"]][:2] == ["1.1", "1.2"]
     assert data["extra_data"]["load"]["select"]["reference"]["p95_ms"] == 3
+    # Gradescope's leaderboard: the submission's correct replies/s (more is better) and
+    # its p99 latency (less is better), never the reference's
+    mine = synthetic.load["select"]["submission"]
+    assert data["leaderboard"] == [
+        {"name": "select: correct replies/s", "value": round(mine.ok_rps, 1), "order": "desc"},
+        {"name": "select: p99 latency ms", "value": mine.p99_ms, "order": "asc"}]
 
 
 def test_the_schema_rejects_what_gradescope_would():

@@ -2,7 +2,9 @@
 
 No Docker: a laptop, a course platform's container, a CI job. The server
 gets what setrlimit can give of the exercise's limits (local_rlimits); the
-network stage runs in the grader's own process.
+network stage runs in the grader's own process. On a course platform, as root
+with IOLAB_SANDBOX=1, the server runs in grader/sandbox.py's sandbox instead
+(its own uid, a private copy of its folder, more limits).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ try:
 except ImportError:  # Windows: no rlimits
     resource = None
 
+from grader import sandbox
 from grader.errors import StackError
 from grader.load.stats import LoadStats, read_stats
 from grader.paths import REPO
@@ -35,16 +38,23 @@ class LocalTarget(Target):
         self.log_tail = bytearray()  # the last LOG_CAP bytes: a flood cannot fill the disk
         self.memory_note = f" (local mode bounds reserved memory: {mib(4 * self.memory)})"
         self._reader: threading.Thread | None = None
+        self.sandbox: sandbox.Sandbox | None = None
 
     def start(self) -> None:
         # A busy --port is bad input, refused by the runner before anything starts.
         env = dict(os.environ, HOST="127.0.0.1", PORT=str(self.port),
                    IOLAB_OS=os_name_env(self.os_name),
                    PYTHONPATH=str(REPO / "servers" / "osprofile"))
-        self.proc = subprocess.Popen([sys.executable, self.entry], cwd=self.folder, env=env,
+        python, cwd, preexec = sys.executable, self.folder, local_rlimits(self.limits, self.memory)
+        if sandbox.active():
+            self.sandbox = sandbox.Sandbox(self.folder, self.limits)
+            os.chmod(self.run_dir, 0o700)  # the run's results: out of the server's reach
+            cwd, env = self.sandbox.work, self.sandbox.env(self.port, os_name_env(self.os_name))
+            python, preexec = self.sandbox.python(), self.sandbox.preexec(preexec)
+        self.proc = subprocess.Popen([python, self.entry], cwd=cwd, env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=local_rlimits(self.limits, self.memory))
+                                     preexec_fn=preexec)
         self._reader = threading.Thread(target=self._read_log, daemon=True)
         self._reader.start()
         self.start_watchdog()
@@ -87,7 +97,8 @@ class LocalTarget(Target):
             return self.limit_reasons(self.server_log())
         if self._reader is not None:
             self._reader.join(2)
-        return "; ".join(filter(None, [describe_exit(self.proc.returncode),
+        oom = self.sandbox.oom_reason(self.proc.returncode) if self.sandbox else ""
+        return "; ".join(filter(None, [oom or describe_exit(self.proc.returncode),
                                        self.limit_reasons(self.server_log())]))
 
     def server_log(self) -> str:
@@ -96,9 +107,13 @@ class LocalTarget(Target):
     def stop(self) -> None:
         self.stop_watchdog()
         if self.proc is None:
+            if self.sandbox is not None:
+                self.sandbox.close()
             return
         with signals_deferred():
             stop_group(self.proc, grace=3.0)  # its children too, even when it has exited
+            if self.sandbox is not None:
+                self.sandbox.close()  # every process of its uid, its folder
             if self._reader is not None:
                 self._reader.join(2)
 
