@@ -2,6 +2,7 @@
 
   python -m grader lab-3 [--submission PATH] [--mode docker|local] ...   grade one submission
   python -m grader batch lab-3 SUBMISSIONS_DIR -j N ...                  grade a whole class
+  python -m grader measure lab-3 [--submission PATH]                     select/poll/epoll timed (step 5)
   python -m grader checks                                                every check and its parameters
   python -m grader stage HOST:PORT PLAN.json OUT.json [WAIT]             (inside the stack)
 
@@ -19,7 +20,7 @@ import signal
 import sys
 from pathlib import Path
 
-from grader import batch, stage
+from grader import batch, measure_report, stage
 from grader.checks import REGISTRY
 from grader.dockercli import require_engine
 from grader.errors import StackError, UsageError
@@ -74,6 +75,8 @@ def parser() -> argparse.ArgumentParser:
     many.add_argument("--parallel-load", action="store_true",
                       help="let load phases overlap (faster, noisier throughput figures)")
     many.set_defaults(run=batch.run)
+
+    measure_report.add_verb(verbs)
 
     listing = verbs.add_parser("checks", help="list every check, its stage and parameters")
     listing.set_defaults(run=checks_command)
