@@ -76,9 +76,18 @@ def chart(run: Measurement, mode: str, figure: str, title: str, y_label: str) ->
     series = [Series(s.name, [(p.level, getattr(p, figure)) for p in run.series(mode, s.name)
                               if p.ok], color[s.name]) for s in run.subjects]
     return line_chart(title, series, x_label=X_LABEL[mode], y_label=y_label,
-                      notes=run.chart_notes(mode), x_ticks=[x for x in run.levels
-                                                            if mode == "idle" or x],
-                      width=500, height=290)
+                      notes=run.chart_notes(mode), x_ticks=ticks(run.levels, mode),
+                      width=470, height=290)
+
+
+def ticks(levels: list[int], mode: str) -> list[int]:
+    """The levels as x ticks, leaving out one too close to the last kept (0 and 100
+    would overlap on an axis to 5000)."""
+    kept: list[int] = []
+    for x in levels:
+        if (mode == "idle" or x) and (not kept or x - kept[-1] >= max(levels) / 16):
+            kept.append(x)
+    return kept
 
 
 def ratio(a: float, b: float) -> str:
