@@ -23,6 +23,7 @@ help:
 	@echo "make test | make images | make serve MODEL=select | make clean"
 	@echo "make lab-3 WORKERS=4 (Locust workers) | make bench (every server side by side)"
 	@echo "make bench-batch [BENCH_BATCH_ARGS='--smoke'] (students/hour of the batch grader)"
+	@echo "make lab-3-measure [SUBMISSION=path] (select/poll/epoll timed on your servers)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -46,6 +47,11 @@ gradescope-base:
 # docs/gradescope-prairielearn.md.
 prairielearn-image:
 	bash docker/prairielearn-image.sh
+# lab-3 step 5: select/poll/epoll timed on your servers as connections grow
+# (local mode; writes results/lab-3/measure-<run-id>/measure.html). LEVELS=0,100,500
+lab-%-measure: venv
+	$(PYTHON) -m grader measure lab-$* $(if $(SUBMISSION),--submission $(SUBMISSION)) \
+	  $(if $(LEVELS),--levels $(LEVELS))
 
 lab-%: venv
 	@$(if $(filter docker,$(MODE)),bash docker/build-images.sh)

@@ -3,6 +3,7 @@
   python -m grader lab-3 [--submission PATH] [--mode docker|local] ...   grade one submission
   python -m grader batch lab-3 SUBMISSIONS_DIR -j N ...                  grade a whole class
   python -m grader export gradescope lab-3 autograder.zip                a Gradescope autograder
+  python -m grader measure lab-3 [--submission PATH]                     select/poll/epoll timed (step 5)
   python -m grader checks                                                every check and its parameters
   python -m grader stage HOST:PORT PLAN.json OUT.json [WAIT]             (inside the stack)
 
@@ -20,7 +21,7 @@ import signal
 import sys
 from pathlib import Path
 
-from grader import batch, sandbox, stage
+from grader import batch, measure_report, sandbox, stage
 from grader.checks import REGISTRY
 from grader.dockercli import require_engine
 from grader.errors import StackError, UsageError
@@ -92,6 +93,7 @@ def parser() -> argparse.ArgumentParser:
                      help="a folder of wheels for CPython 3.10 manylinux x86_64 "
                      "(default: downloaded once into .cache/)")
     out.set_defaults(run=export_command)
+    measure_report.add_verb(verbs)
 
     listing = verbs.add_parser("checks", help="list every check, its stage and parameters")
     listing.set_defaults(run=checks_command)

@@ -15,6 +15,11 @@ Two users:
   all of them: the idle load that shows what select/poll pay per call.
   It fires one `CONNECT` event per connection it opens and, at every check,
   one failed `CONNECT` event per connection the server has closed.
+- `ChorusUser`: opens IOLAB_LURK_CONNECTIONS connections like LurkerUser,
+  then every IOLAB_CHORUS_PERIOD seconds sends one line on each of them and
+  reads every reply: all connections active (`python -m grader measure`).
+  One `CHORUS` event per reply, so the replies that time the server stay
+  LineUser's `LINE` events.
 
 The grader selects LineUser explicitly (Environment(user_classes=[LineUser])
 in local mode, LOCUST_USER_CLASSES=LineUser in compose.yaml), so other users
@@ -30,6 +35,7 @@ Configuration (environment):
   IOLAB_REPLY_TIMEOUT     seconds to wait for a reply, default 5
   IOLAB_LURK_CONNECTIONS  idle connections per LurkerUser, default 100
   IOLAB_LURK_CHECK        seconds between a lurker's checks of its connections, default 5
+  IOLAB_CHORUS_PERIOD     seconds between a ChorusUser's rounds, default 0.5
 """
 
 import os
@@ -37,13 +43,14 @@ import socket
 import time
 from time import perf_counter
 
-from locust import User, constant, task
+from locust import User, constant, constant_pacing, task
 
 LINE_SIZE = int(os.environ.get("IOLAB_LINE_SIZE", "1024"))
 PIPELINE = max(1, int(os.environ.get("IOLAB_PIPELINE", "1")))
 TIMEOUT = float(os.environ.get("IOLAB_REPLY_TIMEOUT", "5"))
 LURK_CONNECTIONS = int(os.environ.get("IOLAB_LURK_CONNECTIONS", "100"))
 LURK_CHECK = float(os.environ.get("IOLAB_LURK_CHECK", "5"))
+CHORUS_PERIOD = float(os.environ.get("IOLAB_CHORUS_PERIOD", "0.5"))
 RECV_SIZE = 256 * 1024
 
 
@@ -134,6 +141,26 @@ class LineUser(User):
             time.sleep(0.1)  # do not spin on a dead server (gevent-patched: parks this user)
 
 
+def open_connections(user: User, count: int) -> list[socket.socket]:
+    """Open `count` connections to the user's host, one `CONNECT` event each."""
+    socks: list[socket.socket] = []
+    fire = user.environment.events.request.fire
+    addr = parse_host(user.host)
+    for _ in range(count):
+        start = perf_counter()
+        try:
+            sock = socket.create_connection(addr, timeout=TIMEOUT)
+        except OSError as exc:
+            exception = exc
+        else:
+            exception = None
+            socks.append(sock)
+        fire(request_type="CONNECT", name="idle connection",
+             response_time=(perf_counter() - start) * 1000, response_length=0,
+             exception=exception, context={})
+    return socks
+
+
 class LurkerUser(User):
     """Holds IOLAB_LURK_CONNECTIONS idle connections: connects, then stays silent."""
 
@@ -141,22 +168,9 @@ class LurkerUser(User):
     host = "tcp://127.0.0.1:9000"
 
     def on_start(self) -> None:
-        self.socks: list[socket.socket] = []
-        fire = self.environment.events.request.fire
-        addr = parse_host(self.host)
-        for _ in range(LURK_CONNECTIONS):
-            start = perf_counter()
-            try:
-                sock = socket.create_connection(addr, timeout=TIMEOUT)
-                sock.setblocking(False)  # check() peeks without waiting
-            except OSError as exc:
-                exception = exc
-            else:
-                exception = None
-                self.socks.append(sock)
-            fire(request_type="CONNECT", name="idle connection",
-                 response_time=(perf_counter() - start) * 1000, response_length=0,
-                 exception=exception, context={})
+        self.socks = open_connections(self, LURK_CONNECTIONS)
+        for sock in self.socks:
+            sock.setblocking(False)  # check() peeks without waiting
 
     @task
     def check(self) -> int:
@@ -179,6 +193,70 @@ class LurkerUser(User):
                     context={})
         self.socks = held
         return len(held)
+
+    def on_stop(self) -> None:
+        for sock in self.socks:
+            sock.close()
+        self.socks = []
+
+
+class ChorusUser(User):
+    """Holds IOLAB_LURK_CONNECTIONS connections and, every IOLAB_CHORUS_PERIOD seconds,
+    sends one line on each of them, then reads every reply: the server sees most of
+    its connections ready at once. A connection whose reply is wrong or missing is
+    dropped (one failed `CHORUS` event); check() returns how many are held."""
+
+    wait_time = constant_pacing(CHORUS_PERIOD)
+    host = "tcp://127.0.0.1:9000"
+
+    def on_start(self) -> None:
+        self.socks = open_connections(self, LURK_CONNECTIONS)
+        body = b"c" * max(1, LINE_SIZE)
+        self.line, self.reply = body + b"\n", b"%d %s\n" % (len(body), body)
+
+    @task
+    def chorus(self) -> None:
+        fire = self.environment.events.request.fire
+        start = perf_counter()
+        sent = []
+        for i, sock in enumerate(list(self.socks)):  # _drop() removes from self.socks
+            if i % 32 == 31:
+                time.sleep(0)  # gevent: let LineUser's greenlet time its reply meanwhile
+            try:
+                sock.sendall(self.line)
+                sent.append(sock)
+            except OSError as exc:
+                self._drop(sock, exc, start)
+        for i, sock in enumerate(sent):
+            if i % 32 == 31:
+                time.sleep(0)
+            try:
+                got = b""
+                while not got.endswith(b"\n") and len(got) < len(self.reply):
+                    chunk = sock.recv(RECV_SIZE)
+                    if not chunk:
+                        raise ConnectionError("closed by the server")
+                    got += chunk
+                if got != self.reply:
+                    raise ValueError(f"wrong reply: {got[:40]!r}")
+            except (OSError, ValueError) as exc:
+                self._drop(sock, exc, start)
+                continue
+            fire(request_type="CHORUS", name="chorus line",
+                 response_time=(perf_counter() - start) * 1000,
+                 response_length=len(got), exception=None, context={})
+
+    def _drop(self, sock: socket.socket, exc: Exception, start: float) -> None:
+        sock.close()
+        if sock in self.socks:
+            self.socks.remove(sock)
+        self.environment.events.request.fire(
+            request_type="CHORUS", name="chorus line",
+            response_time=(perf_counter() - start) * 1000, response_length=0,
+            exception=exc, context={})
+
+    def check(self) -> int:
+        return len(self.socks)
 
     def on_stop(self) -> None:
         for sock in self.socks:
