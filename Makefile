@@ -14,7 +14,7 @@ WORKERS   ?=
 GRADE_ARGS = --mode $(MODE) --os $(OS) $(if $(SUBMISSION),--submission $(SUBMISSION)) \
              $(if $(EXERCISE),--exercise $(EXERCISE))
 
-.PHONY: help venv images lab-% test test-fast lint serve clean bench
+.PHONY: help venv images lab-% test test-fast lint serve clean bench pool-demo
 
 help:
 	@echo "make lab-3 [SUBMISSION=path] [MODE=docker|local] [OS=linux|macos|windows]"
@@ -36,6 +36,11 @@ images:
 lab-%: venv
 	@$(if $(filter docker,$(MODE)),bash docker/build-images.sh)
 	$(if $(WORKERS),IOLAB_WORKERS=$(WORKERS)) $(PYTHON) -m grader lab-$* $(GRADE_ARGS)
+
+# lab-1's connection-pool lesson (not graded): a new connection per request vs a
+# pool, and the pool's ceiling, against your thread pool (or SERVER=path).
+pool-demo: venv
+	$(PYTHON) -m grader pool-demo $(if $(SERVER),--server $(SERVER))
 
 test: venv
 	@if docker info >/dev/null 2>&1; then bash docker/build-images.sh && bash docker/compose-v2.sh; \

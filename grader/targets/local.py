@@ -1,7 +1,9 @@
 """The server as a subprocess on loopback; Locust in a process of its own.
 
 No Docker: a laptop, a course platform's container, a CI job. The server
-gets what setrlimit can give of the exercise's limits (local_rlimits); the
+gets what setrlimit can give of the exercise's limits (local_rlimits), and
+limits.pids as an emulated ceiling on its threads (IOLAB_TASKS: setrlimit has
+no per-process task limit, see servers/osprofile/sitecustomize.py); the
 network stage runs in the grader's own process.
 """
 
@@ -40,6 +42,7 @@ class LocalTarget(Target):
         # A busy --port is bad input, refused by the runner before anything starts.
         env = dict(os.environ, HOST="127.0.0.1", PORT=str(self.port),
                    IOLAB_OS=os_name_env(self.os_name),
+                   IOLAB_TASKS=str(self.limits["pids"]),  # the pids limit, emulated (sitecustomize)
                    PYTHONPATH=str(REPO / "servers" / "osprofile"))
         self.proc = subprocess.Popen([sys.executable, self.entry], cwd=self.folder, env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
