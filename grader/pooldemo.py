@@ -255,11 +255,12 @@ def story(phases: list[Phase], ceiling: Ceiling | None) -> list[str]:
     new, pool = phases
     lines = []
     if new.latencies and pool.latencies:
-        lines.append(f"The pool: {compare(pool.replies_per_s, new.replies_per_s, 'more', 'fewer')} "
-                     f"replies/s; latency p50 {compare(pool.percentile_us(0.5), new.percentile_us(0.5), 'higher', 'lower')}, "
-                     f"p95 {compare(pool.percentile_us(0.95), new.percentile_us(0.95), 'higher', 'lower')} "
-                     "(no handshake, accept() and close per request; figures vary from run "
-                     "to run on a busy machine, the TIME_WAIT counts do not).")
+        rate = compare(pool.replies_per_s, new.replies_per_s, "more", "fewer")
+        p50, p95 = (compare(pool.percentile_us(q), new.percentile_us(q), "higher", "lower")
+                    for q in (0.5, 0.95))
+        lines.append(f"The pool: {rate} replies/s; latency p50 {p50}, p95 {p95} (no handshake, "
+                     "accept() and close per request; figures vary from run to run on a busy "
+                     "machine, the TIME_WAIT counts do not).")
     if new.time_wait is not None:
         lines.append(f"{new.time_wait} TIME_WAIT sockets after {len(new.latencies)} short "
                      f"connections, {pool.time_wait} after the pool closed its "
@@ -271,7 +272,8 @@ def story(phases: list[Phase], ceiling: Ceiling | None) -> list[str]:
         lines.append(f"Pool ceiling: {c.connections} persistent connections against "
                      f"POOL_SIZE={c.server_pool}: {c.answered} answered, {c.starved} waited "
                      f"{c.wait:g} s unanswered; once the client closed {c.released}, "
-                     f"{c.answered_after} of them were answered (池始终有其上限, from both ends).")
+                     f"{c.answered_after} of them were answered "
+                     "(池始终有其上限, from both ends).")
     else:
         lines.append(f"Pool ceiling: all {c.connections} connections were answered: the server "
                      f"did not stop at POOL_SIZE={c.server_pool} (is it a bounded pool?).")

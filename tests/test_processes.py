@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -149,7 +150,11 @@ def test_the_sandbox_sets_the_ceiling_in_both_modes(mode, tmp_path, request):
                  str(submission(tmp_path, "thread_correct", "fork_correct")),
                  env=dict(os.environ, **env))
     assert good.returncode == 0, good.stdout[-3000:]
-    assert "511 served, 89 refused" in good.stdout  # pids limit 512, the main thread included
+    served, refused = map(int, re.search(r"(\d+) served, (\d+) refused", good.stdout).groups())
+    assert served + refused == 600
+    # pids limit 512, the main thread included; in docker the health check's tasks
+    # (it runs inside the server's container every second) may take a few more
+    assert served == 511 if mode == "local" else 490 <= served <= 511
     bad = grade("lab-x", "--mode", mode, "--submission",
                 str(submission(tmp_path, "thread_dies_at_ceiling", "fork_no_reap")),
                 env=dict(os.environ, **env))

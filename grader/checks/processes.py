@@ -40,7 +40,15 @@ REFUSE_HINT = (
 
 # --- robust.no_zombies ---------------------------------------------------------------
 
-def visit(addr, clients: int, count_children) -> int:
+def each(before: int | None, during: int | None, count: int, what: str) -> str:
+    """'; ≈ 650 KiB of memory per child': what a connection costs, from the server's
+    Pss before and while `count` connections were held; '' when it cannot be read."""
+    if before is None or during is None or count <= 0:
+        return ""
+    return f"; ≈ {max(during - before, 0) / count:,.0f} KiB of memory per {what}"
+
+
+def visit(addr, clients: int, count_children):
     """`clients` connect at once and are each answered once, then all leave (EOF).
     Returns count_children() taken while they were all connected."""
     socks = []
@@ -48,8 +56,10 @@ def visit(addr, clients: int, count_children) -> int:
         for i in range(clients):
             socks.append(connect(addr))
             socks[-1].sendall(b"visitor %d\n" % i)
-        for i, sock in enumerate(socks):
-            Reader(sock, 5.0).read_until_size(len(reply_for(b"visitor %d" % i)))
+        deadline = time.monotonic() + 5.0  # for all of them: a server that serves
+        for i, sock in enumerate(socks):  # one at a time must not cost 5 s each
+            Reader(sock, max(deadline - time.monotonic(), 0.01)).read_until_size(
+                len(reply_for(b"visitor %d" % i)))
         return count_children()
     finally:
         for sock in socks:
@@ -77,8 +87,11 @@ def no_zombies(ctx: CheckContext) -> Outcome:
     if root is None:
         return not_found()
     clients, wait = int(ctx.param("clients")), float(ctx.param("wait"))
-    seen = visit(ctx.addr, clients,
-                 lambda: sum(s != "Z" for s in children_states(root).values()))
+    before = evidence.memory_kib([root])
+    seen, during = visit(ctx.addr, clients, lambda: (
+        sum(s != "Z" for s in children_states(root).values()),
+        evidence.memory_kib(evidence.tree(root))))
+    cost = each(before, during, seen, "child")
     left = time.monotonic()
     states = children_states(root)
     while time.monotonic() - left < wait and states:
@@ -93,11 +106,11 @@ def no_zombies(ctx: CheckContext) -> Outcome:
                        got="the server never forked: there was nothing to reap",
                        hint=HOW["fork"])
     figure = (f"{seen} child processes while {clients} clients were connected; "
-              f"{len(zombies)} zombies, {living} still running {wait:g} s after they left")
+              f"{len(zombies)} zombies, {living} still running {wait:g} s after they left{cost}")
     if not zombies:
         return Outcome(True, figure=f"{seen} child processes while {clients} clients were "
                        f"connected; no zombies {time.monotonic() - left:.1f} s after they left"
-                       + (f" ({living} children still running)" if living else ""))
+                       + (f" ({living} children still running)" if living else "") + cost)
     return Outcome(False, figure=figure,
                    expected=f"no zombie processes {wait:g} s after {clients} clients left",
                    got=f"{len(zombies)} zombies (state Z in /proc/PID/stat, e.g. pid "
@@ -119,6 +132,7 @@ class Crowd:
     states: list[str]
     open: dict[int, socket.socket] = field(default_factory=dict)  # the served, still connected
     alive: bool | None = None  # the server process, after (None: cannot tell)
+    cost: str = ""  # memory per served client, e.g. "≈ 90 KiB of memory per thread"
 
     def of(self, state: str) -> list[int]:
         return [i for i, s in enumerate(self.states) if s == state]
@@ -205,11 +219,15 @@ def crowd(ctx: CheckContext) -> Crowd:
     root = server_root(ctx)
     host, port = ctx.addr
     addr = (socket.gethostbyname(host), port)  # docker: no name lookup once the server is gone
+    before = evidence.memory_kib([root]) if root else None
     socks, states = arrive(addr, count, root)
     collect(socks, states, timeout)
     result = Crowd(count, states, socks)
     if root is not None:
         result.alive = evidence.alive(root)
+        if result.alive:
+            result.cost = each(before, evidence.memory_kib([root]), len(result.of(SERVED)),
+                               "thread")
     return result
 
 
@@ -235,9 +253,9 @@ def thread_ceiling(ctx: CheckContext) -> Outcome:
     result.close()
     if len(result.of(SERVED)) == result.count:
         return no_ceiling(result)
-    return Outcome(False, figure=result.story(),
+    return Outcome(False, figure=result.story() + result.cost,
                    expected=f"all {result.count} clients served, each by a thread of its own",
-                   got=result.story(),
+                   got=result.story() + result.cost,
                    hint="nothing in the program bounds its threads; the OS does (RLIMIT_NPROC, "
                    "the container's pids limit, memory). " + REFUSE_HINT)
 
@@ -250,9 +268,10 @@ def still_served(socks: dict[int, socket.socket], timeout: float) -> list[int]:
             sock.sendall(line_of(i) + b" again\n")
         except OSError:
             pass
+    deadline = time.monotonic() + timeout  # for all of them, not each
     return [i for i, sock in socks.items()
-            if Reader(sock, timeout).read_until_size(len(reply_for(line_of(i) + b" again")))
-            != reply_for(line_of(i) + b" again")]
+            if Reader(sock, max(deadline - time.monotonic(), 0.01)).read_until_size(
+                len(reply_for(line_of(i) + b" again"))) != reply_for(line_of(i) + b" again")]
 
 
 def served_after(addr, timeout: float) -> bool:
@@ -298,7 +317,7 @@ def refuse_past_ceiling(ctx: CheckContext) -> Outcome:
     refused = len(result.of(CLOSED))
     return Outcome(True, figure=f"{served} served, {refused} refused (closed at once, from "
                    f"client {result.of(CLOSED)[0] + 1}); the {served} served were served again, "
-                   "and a new client after they left")
+                   "and a new client after they left" + result.cost)
 
 
 def judge_refusal(result: Crowd, served: int, lost: list[int]) -> Outcome | None:
