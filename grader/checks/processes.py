@@ -253,9 +253,10 @@ def thread_ceiling(ctx: CheckContext) -> Outcome:
     result.close()
     if len(result.of(SERVED)) == result.count:
         return no_ceiling(result)
-    return Outcome(False, figure=result.story() + result.cost,
+    # (no memory figure: right after refuse_past_ceiling, its threads may still be ending)
+    return Outcome(False, figure=result.story(),
                    expected=f"all {result.count} clients served, each by a thread of its own",
-                   got=result.story() + result.cost,
+                   got=result.story(),
                    hint="nothing in the program bounds its threads; the OS does (RLIMIT_NPROC, "
                    "the container's pids limit, memory). " + REFUSE_HINT)
 
