@@ -16,7 +16,7 @@ GRADE_ARGS = --mode $(MODE) --os $(OS) $(if $(SUBMISSION),--submission $(SUBMISS
 
 # A new verb declares `.PHONY: name` beside its own target (this line stays put).
 .PHONY: help venv images gradescope-base lab-% test test-fast lint serve clean bench bench-batch
-.PHONY: prairielearn-image
+.PHONY: prairielearn-image pool-demo
 
 help:
 	@echo "make lab-3 [SUBMISSION=path] [MODE=docker|local] [OS=linux|macos|windows]"
@@ -56,6 +56,11 @@ lab-%-measure: venv
 lab-%: venv
 	@$(if $(filter docker,$(MODE)),bash docker/build-images.sh)
 	$(if $(WORKERS),IOLAB_WORKERS=$(WORKERS)) $(PYTHON) -m grader lab-$* $(GRADE_ARGS)
+
+# lab-1's connection-pool lesson (not graded): a new connection per request vs a
+# pool, and the pool's ceiling, against your thread pool (or SERVER=path).
+pool-demo: venv
+	$(PYTHON) -m grader pool-demo $(if $(SERVER),--server $(SERVER))
 
 test: venv
 	@if docker info >/dev/null 2>&1; then bash docker/build-images.sh && bash docker/compose-v2.sh; \

@@ -5,6 +5,7 @@
   python -m grader export gradescope lab-3 autograder.zip                a Gradescope autograder
   python -m grader measure lab-3 [--submission PATH]                     select/poll/epoll timed (step 5)
   python -m grader checks                                                every check and its parameters
+  python -m grader pool-demo [--server PATH]                             lab-1's connection-pool lesson
   python -m grader stage HOST:PORT PLAN.json OUT.json [WAIT]             (inside the stack)
 
 `python -m grader grade lab-3` is the same as `python -m grader lab-3`.
@@ -21,7 +22,7 @@ import signal
 import sys
 from pathlib import Path
 
-from grader import batch, measure_report, sandbox, stage
+from grader import batch, measure_report, pooldemo, sandbox, stage
 from grader.checks import REGISTRY
 from grader.dockercli import require_engine
 from grader.errors import StackError, UsageError
@@ -97,6 +98,8 @@ def parser() -> argparse.ArgumentParser:
 
     listing = verbs.add_parser("checks", help="list every check, its stage and parameters")
     listing.set_defaults(run=checks_command)
+
+    pooldemo.add_parser(verbs)
 
     inside = verbs.add_parser("stage", help="run the network checks (inside the stack)")
     inside.add_argument("target", help="HOST:PORT of the server")

@@ -256,3 +256,20 @@ def cpu_rate(root: int, seconds: float) -> float:
     start_cpu, start = cpu_seconds(tree(root)), time.monotonic()
     time.sleep(seconds)
     return (cpu_seconds(tree(root)) - start_cpu) / (time.monotonic() - start)
+
+
+def memory_kib(pids: list[int]) -> int | None:
+    """Memory these processes use, in KiB: the sum of their proportional set sizes
+    (Pss: a page shared by n processes counts 1/n in each, so forked children that
+    share the parent's pages copy-on-write are not counted n times), or of VmRSS
+    where smaps_rollup cannot be read; None when neither can."""
+    total, found = 0, False
+    for pid in pids:
+        text = _read(f"/proc/{pid}/smaps_rollup") or ""
+        field_ = "Pss:" if "Pss:" in text else "VmRSS:"
+        text = text if field_ == "Pss:" else (_read(f"/proc/{pid}/status") or "")
+        for line in text.splitlines():
+            if line.startswith(field_):
+                total, found = total + int(line.split()[1]), True
+                break
+    return total if found else None

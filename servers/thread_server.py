@@ -7,7 +7,8 @@ and the GIL lets one thread run Python at a time. Nothing in the program
 bounds the number of threads; only the OS does (RLIMIT_NPROC, the container's
 pids limit, memory), and hitting that limit crashes a naive server:
 Thread.start() raises RuntimeError ("can't start new thread"). In the grading
-sandbox (pids_limit 512) that is about 510 clients.
+sandbox (pids_limit 512) that is about 510 clients. This one survives it: it
+refuses (closes) the client it has no thread for and keeps serving the others.
 Needs: blocking sockets and threads (Linux, macOS, Windows).
 """
 import threading
@@ -21,7 +22,10 @@ def main():
         conn = accept(listener)
         if conn is not None:
             # daemon: a thread stuck on a silent client must not keep the process alive at exit
-            threading.Thread(target=serve_blocking, args=(conn,), daemon=True).start()
+            try:
+                threading.Thread(target=serve_blocking, args=(conn,), daemon=True).start()
+            except RuntimeError:   # "can't start new thread": at the OS's ceiling
+                conn.close()       # refuse this client; the others keep their threads
 
 
 if __name__ == "__main__":

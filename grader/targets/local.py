@@ -1,7 +1,9 @@
 """The server as a subprocess on loopback; Locust in a process of its own.
 
 No Docker: a laptop, a course platform's container, a CI job. The server
-gets what setrlimit can give of the exercise's limits (local_rlimits); the
+gets what setrlimit can give of the exercise's limits (local_rlimits), and
+limits.pids as an emulated ceiling on its threads (IOLAB_TASKS: setrlimit has
+no per-process task limit, see servers/osprofile/sitecustomize.py); the
 network stage runs in the grader's own process. On a course platform, as root
 with IOLAB_SANDBOX=1, the server runs in grader/sandbox.py's sandbox instead
 (its own uid, a private copy of its folder, more limits).
@@ -44,6 +46,7 @@ class LocalTarget(Target):
         # A busy --port is bad input, refused by the runner before anything starts.
         env = dict(os.environ, HOST="127.0.0.1", PORT=str(self.port),
                    IOLAB_OS=os_name_env(self.os_name),
+                   IOLAB_TASKS=str(self.limits["pids"]),  # the pids limit, emulated (sitecustomize)
                    PYTHONPATH=str(REPO / "servers" / "osprofile"))
         python, cwd, preexec = sys.executable, self.folder, local_rlimits(self.limits, self.memory)
         if sandbox.active():

@@ -4,6 +4,13 @@ Each client gets its own thread, so a client that blocks in recv() blocks
 only its own thread. Paste your fixed serve_client() from step 1, then start
 a thread per connection in main() (YOUR CODE HERE). Run
 `make lab-1 EXERCISE=thread`.
+
+Nothing in this program bounds its threads; the OS does (RLIMIT_NPROC, the
+container's pids limit, memory). The grading sandbox allows 512 tasks, so at
+about 510 connected clients Thread.start() raises RuntimeError ("can't start
+new thread"); uncaught, it ends the process and every client with it. Catch it,
+close the client you cannot serve, and keep serving the others (YOUR CODE
+HERE): `make lab-1 EXERCISE=thread-ceiling` sends 600 clients.
 """
 
 import os
@@ -45,6 +52,8 @@ def main() -> None:
         conn, _ = listener.accept()
         # YOUR CODE HERE: serve the client in a new thread (daemon=True, so
         # Ctrl-C ends the server) and go straight back to accept().
+        # At the OS's ceiling Thread.start() raises RuntimeError: refuse that
+        # client (close conn) instead of letting the error end the server.
         serve_client(conn)
 
 

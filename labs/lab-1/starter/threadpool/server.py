@@ -1,12 +1,13 @@
-"""lab-1 step 3: a bounded pool of POOL_SIZE threads (blocking IO).
+"""lab-1 step 4: a bounded pool of POOL_SIZE threads (blocking IO).
 
-A thread per connection has no bound of its own: ten thousand clients are ten
-thousand threads. Only the OS stops it (RLIMIT_NPROC, the container's pids
-limit, memory), and hitting that limit crashes a naive server: Thread.start()
-raises RuntimeError. A pool starts POOL_SIZE workers once; the main thread
-accepts and hands each connection to the pool through a queue. The price: a
-worker is held for its client's whole life, so client POOL_SIZE + 1 waits
-until one leaves. The grader shows it (robust.pool_ceiling). Paste your
+Nothing in a thread-per-connection program bounds its threads: ten thousand
+clients would be ten thousand threads, but the OS stops it first (RLIMIT_NPROC,
+the container's pids limit, memory: 512 tasks in the grading sandbox), and
+hitting that limit crashes a naive server: Thread.start() raises RuntimeError
+(step 2's thread-ceiling check). A pool starts POOL_SIZE workers once; the
+main thread accepts and hands each connection to the pool through a queue.
+The price: a worker is held for its client's whole life, so client
+POOL_SIZE + 1 waits until one leaves. The grader shows it (robust.pool_ceiling). Paste your
 serve_client() from step 1, then build the pool (YOUR CODE HERE). Run
 `make lab-1 EXERCISE=threadpool`.
 """
