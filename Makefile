@@ -14,7 +14,8 @@ WORKERS   ?=
 GRADE_ARGS = --mode $(MODE) --os $(OS) $(if $(SUBMISSION),--submission $(SUBMISSION)) \
              $(if $(EXERCISE),--exercise $(EXERCISE))
 
-.PHONY: help venv images gradescope-base lab-% test test-fast lint serve clean bench
+.PHONY: help venv images gradescope-base lab-% test test-fast lint serve clean bench \
+        scheduler worker
 
 help:
 	@echo "make lab-3 [SUBMISSION=path] [MODE=docker|local] [OS=linux|macos|windows]"
@@ -53,6 +54,15 @@ test-fast: venv
 
 lint: venv
 	$(VENV)/bin/ruff check grader servers tests labs bench
+
+# Grading a class on many machines (README.md): the Dask scheduler on one machine,
+# a worker in the checkout of each grading machine (LOAD=1: one student, so one load
+# phase, at a time there). Then: python -m grader batch lab-3 DIR --cluster tcp://HOST:8786
+SCHEDULER ?= tcp://127.0.0.1:8786
+scheduler: venv
+	$(VENV)/bin/dask scheduler --port 8786
+worker: venv
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/dask worker $(SCHEDULER) --resources LOAD=1 --nthreads 1
 
 # Start one reference server alone on loopback, to poke with `nc localhost 9000`.
 serve:

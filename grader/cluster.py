@@ -45,6 +45,9 @@ from grader.load.lock import LOAD_LOCK_ENV
 RESOURCE = "LOAD"
 PREFIX_ENV = "IOLAB_PROJECT_PREFIX"  # compose project prefix of this machine's stacks
 STOP_POLL = 2.0  # seconds between a task's looks at the batch's stop event
+# The grader this process was started with: a long-running worker whose checkout
+# changed since grades with new files in its graders but old code in itself.
+STARTED_WITH = grader_version()
 
 
 # ---- both sides: folders as bytes -------------------------------------------------
@@ -90,6 +93,9 @@ def worker_facts(mode: str, lab: str) -> dict:
     from grader.dockercli import require_engine
     from grader.labspec import load_lab
     facts = {"grader": grader_version(), "host": socket.gethostname(), "problem": ""}
+    if facts["grader"] != STARTED_WITH:
+        facts["problem"] = (f"its checkout changed since the worker started (grader "
+                            f"{STARTED_WITH} then, {facts['grader']} now): restart the worker")
     try:
         facts["lab"] = lab_hash(load_lab(lab))
         if mode == "docker":
@@ -100,13 +106,14 @@ def worker_facts(mode: str, lab: str) -> dict:
 
 
 def grade_on_worker(spec: dict, student: str, packed: bytes, inside: str, key: dict,
-                    stop_event: str) -> dict:
+                    stop_event: str, origin: str = "") -> dict:
     """One student, on whichever worker the scheduler chose: unpack, grade, pack."""
     from distributed import Event, get_worker
     worker = get_worker()
     spec = job.Spec(**spec)
     where = f"{socket.gethostname()} ({worker.name})"
-    mine = grader_version()
+    on_disk = grader_version()
+    mine = on_disk if on_disk == STARTED_WITH else f"{STARTED_WITH} (stale)"
     base = Path(worker.local_directory) / "iolab"
     base.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{slug(student)}-", dir=base))
@@ -134,6 +141,8 @@ def grade_on_worker(spec: dict, student: str, packed: bytes, inside: str, key: d
 
         meta = job.run(spec, submission, work / "out", env=env, should_stop=should_stop)
         meta["infra"] = meta["error"].startswith("interrupted")
+        if origin:  # name the submission as the instructor knows it, not the worker's copy
+            meta["error"] = meta["error"].replace(str(submission.resolve()), origin)
         return {"student": student, "meta": meta, "zip": zip_folder(work / "out"),
                 "graded_on": where}
     finally:
@@ -155,7 +164,7 @@ class Cluster:
             logging.getLogger(name).setLevel(logging.CRITICAL)
         self.address = address
         try:
-            self.client = Client(address, timeout=timeout, set_as_default=False)
+            self.client = Client(address, timeout=timeout)
         except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError alike
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise UsageError(f"cannot reach the Dask scheduler at {address} ({why}): start "
@@ -197,9 +206,11 @@ class Cluster:
         Event(self.stop_event, client=self.client).clear()
         for student, submission, key in jobs:
             packed, inside = pack_submission(submission)
-            self.futures[self.client.submit(
+            future = self.client.submit(
                 grade_on_worker, spec.to_dict(), student, packed, inside, key, self.stop_event,
-                key=f"iolab-{batch_id}-{student}", resources={RESOURCE: 1}, pure=False)] = student
+                str(submission), key=f"iolab-{batch_id}-{student}", resources={RESOURCE: 1},
+                pure=False)
+            self.futures[future] = student
 
     def results(self):
         """(student, result dict) as each finishes; a task that failed outright

@@ -70,23 +70,24 @@ class Document:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
+            text += "" if text.endswith("\n") else "\n"
             self.parts.append((offset, name))
-            chunks.append(text + "\n")
-            offset += len(text) + 1
+            chunks.append(text)
+            offset += len(text)
         self.text = "".join(chunks)
 
-    def where(self, start: int) -> tuple[str, int]:
-        """(file, offset of that file's first character) of a position."""
-        offset, name = 0, ""
-        for o, n in self.parts:
-            if o <= start:
-                offset, name = o, n
-        return name, offset
+    def pieces(self, start: int, end: int):
+        """A matched range cut at the files' borders: (file, its offset, start, end)."""
+        bounds = [o for o, _ in self.parts[1:]] + [len(self.text)]
+        for (offset, name), stop in zip(self.parts, bounds):
+            lo, hi = max(start, offset), min(end, stop)
+            if lo < hi:
+                yield name, offset, lo, hi
 
     def fragments(self, slices) -> list[Fragment]:
         out: list[Fragment] = []
-        for start, end in sorted(zip(slices[0].tolist(), slices[1].tolist())):
-            name, base = self.where(start)
+        ranges = sorted(zip(slices[0].tolist(), slices[1].tolist()))
+        for name, base, start, end in (p for r in ranges for p in self.pieces(*r)):
             first = self.text.count("\n", base, start) + 1
             last = first + self.text.count("\n", start, max(start, end - 1))
             if out and out[-1].file == name and first <= out[-1].last + 1:
