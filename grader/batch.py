@@ -64,7 +64,6 @@ from grader.load.lock import LOAD_LOCK_ENV
 from grader.report import new_run_id
 
 DEFAULT_TIMEOUT = 900.0  # seconds one submission may take, all exercises included
-CLUSTER_WAIT = 30.0  # seconds to wait for a first worker
 
 
 def find_submissions(folder: Path) -> list[tuple[str, Path]]:
@@ -245,7 +244,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if cluster:
             workers = cluster.check_workers(job.Spec(lab=lab.name, mode=args.mode),
-                                            {"grader": version, "lab": lab_key}, CLUSTER_WAIT)
+                                            {"grader": version, "lab": lab_key},
+                                            args.cluster_timeout)
         elif args.mode == "docker":
             require_engine()
         with ClassFolder(class_folder(args, lab)) as folder:

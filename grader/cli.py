@@ -84,7 +84,7 @@ def parser() -> argparse.ArgumentParser:
                       help="grade on the workers of this Dask scheduler, e.g. "
                       "tcp://grader-1:8786 (see README.md); -j is then the workers' business")
     many.add_argument("--cluster-timeout", type=float, default=10.0,
-                      help="seconds to reach the scheduler (default 10)")
+                      help="seconds to reach the scheduler and find a worker there (default 10)")
     many.add_argument("--similar-share", type=float, default=0.5,
                       help="flag two submissions when this share of one's code matches the "
                       "other (default 0.5)")
