@@ -237,3 +237,51 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path):
     assert lines[0].startswith(f"error: cannot reach the Dask scheduler at {address}")
     assert "dask scheduler" in lines[0]
     assert not (tmp_path / "class").exists()
+
+
+def stacks_of(prefix: str) -> list[str]:
+    """Containers and networks of compose projects whose name starts with prefix."""
+    found = []
+    for kind in (["ps", "-a"], ["network", "ls"]):
+        out = subprocess.run(["docker", *kind, "--filter", "label=com.docker.compose.project",
+                              "--format", '{{.Label "com.docker.compose.project"}}'],
+                             capture_output=True, text=True).stdout
+        found += [f"{kind[0]} of {p}" for p in out.split() if p.startswith(prefix)]
+    return found
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_docker_workers_grade_with_their_own_stacks_and_a_killed_one_leaves_none(
+        docker_engine, tmp_path, cluster_of):
+    labs = tmp_path / "labs"
+    write_lab(labs, "lab-q", QUICK_LAB)
+    subs = tmp_path / "subs"
+    correct(subs / "alice")
+    broken(subs / "bob", "no_framing")
+    correct(subs / "carol")
+    cluster = cluster_of(2, IOLAB_LABS=str(labs))
+    cluster.wait_for_workers(2)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "grader", "batch", "lab-q", str(subs), "--out",
+             str(tmp_path / "class"), "--no-similarity", "--cluster", cluster.address],
+            cwd=REPO, env=dict(os.environ, IOLAB_LABS=str(labs)), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        # w1 is killed while its stack is up: compose projects named by its own prefix.
+        assert wait_until(lambda: stacks_of(cluster.prefix(1)), 180), "w1 started no stack"
+        os.kill(cluster.workers[0].pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out
+        rows = {r["student"]: r for r in class_rows(tmp_path / "class")}
+        assert list(rows) == ["alice", "bob", "carol"]
+        assert [rows[s]["verdict"] for s in rows] == ["passed", "failed", "passed"], out
+        assert all(r["graded_on"].endswith("(w2)") or r["graded_on"].endswith("(w1)")
+                   for r in rows.values())
+        assert any(r["graded_on"].endswith("(w2)") for r in rows.values())
+        # The orphaned grader of w1 tore its stack down; w2 left none either.
+        assert wait_until(lambda: stacks_of(cluster.tag) == [], 120), stacks_of(cluster.tag)
+    finally:
+        for i in (1, 2):
+            subprocess.run(["make", "-s", "clean", f"CLEAN_PREFIX={cluster.prefix(i)}-"],
+                           cwd=REPO, capture_output=True)
