@@ -171,6 +171,7 @@ class Batch:
         self.folder.install(row, graded)
         self.rows[student] = row
         self.graded += 1
+        self.info["graded"] = self.graded
         detail = f" — {row.error}" if row.error else ""
         print(f"[{self.graded}/{total}] {student}: {row.score:g}/{row.max_score:g} "
               f"{row.verdict.upper()} ({row.seconds:.1f} s, {where}){detail}", flush=True)

@@ -140,7 +140,7 @@ def grade_on_worker(spec: dict, student: str, packed: bytes, inside: str, key: d
             return last[1]
 
         meta = job.run(spec, submission, work / "out", env=env, should_stop=should_stop)
-        meta["infra"] = meta["error"].startswith("interrupted")
+        meta["infra"] = meta["interrupted"]  # no grade: a rerun grades it again
         if origin:  # name the submission as the instructor knows it, not the worker's copy
             meta["error"] = meta["error"].replace(str(submission.resolve()), origin)
         return {"student": student, "meta": meta, "zip": zip_folder(work / "out"),
@@ -177,7 +177,7 @@ class Cluster:
         whose grader or lab differs from this checkout. Returns the workers' names."""
         deadline = time.monotonic() + wait
         while True:
-            workers = self.client.scheduler_info(n_workers=-1)["workers"]
+            workers = self._workers()
             able = {a: w for a, w in workers.items() if w.get("resources", {}).get(RESOURCE)}
             if able or time.monotonic() > deadline:
                 break
@@ -186,7 +186,12 @@ class Cluster:
             raise UsageError(f"the scheduler at {self.address} has no worker with the "
                              f"{RESOURCE} resource: start `dask worker {self.address} "
                              f"--resources {RESOURCE}=1` on each grading machine (make worker)")
-        facts = self.client.run(worker_facts, spec.mode, spec.lab, workers=list(able))
+        try:
+            facts = self.client.run(worker_facts, spec.mode, spec.lab, workers=list(able))
+        except Exception as exc:  # noqa: BLE001 - e.g. a worker started outside a checkout
+            raise UsageError(f"a worker of {self.address} cannot run the grader "
+                             f"({type(exc).__name__}: {str(exc)[:120]}): start it in an iolab "
+                             "checkout with `make worker`")
         for address, fact in sorted(facts.items()):
             if fact["problem"]:
                 raise UsageError(f"worker {address} on {fact['host']} cannot grade: "
@@ -198,6 +203,12 @@ class Cluster:
                         f"({fact[what][:16]}, here {key[what][:16]}): update its checkout "
                         "or stop it")
         return [f"{w.get('name', a)}" for a, w in sorted(able.items())]
+
+    def _workers(self) -> dict:
+        try:  # newer distributed lists only the first few workers unless asked for all
+            return self.client.scheduler_info(n_workers=-1)["workers"]
+        except TypeError:
+            return self.client.scheduler_info()["workers"]
 
     def submit(self, batch_id: str, spec: job.Spec, jobs: list[tuple[str, Path, dict]]) -> None:
         """One task per student: key iolab-<batch>-<student>, one unit of LOAD."""

@@ -31,6 +31,7 @@ from grader.report import RUN_FILE
 LOG = "grader.log"
 RESULTS = "results.json"
 STOP_GRACE = 90.0  # seconds a stopped grader gets to tear its stacks down
+INTERRUPTED = "interrupted"
 
 
 @dataclass
@@ -62,24 +63,26 @@ def command_for(spec: Spec, submission: Path, results: Path) -> list[str]:
 def run(spec: Spec, submission: Path, out: Path, *, env: dict | None = None,
         should_stop: Callable[[], bool] | None = None, on_start=None) -> dict:
     """Grade `submission` into `out` (created; must not exist). Returns what the
-    folder cannot say itself: {exit_code, seconds, error}."""
+    folder cannot say itself: {exit_code, seconds, error, interrupted}."""
     out.mkdir(parents=True)
     work = out.parent / f".{out.name}.work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-    meta = {"exit_code": None, "seconds": 0.0, "error": ""}
+    meta = {"exit_code": None, "seconds": 0.0, "error": "", "interrupted": False}
     started = time.monotonic()
     try:
         with (out / LOG).open("w") as log:
             if should_stop and should_stop():
-                raise InterruptedError("the batch was interrupted before this submission")
+                meta["interrupted"] = True
+                raise InterruptedError("the batch was stopped before this submission")
             proc = subprocess.Popen(command_for(spec, submission, work), cwd=REPO, env=env,
                                     stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
             if on_start:
                 on_start(proc)
             meta["exit_code"], meta["error"] = wait(proc, spec.timeout, should_stop)
+            meta["interrupted"] = meta["error"].startswith(INTERRUPTED)
     except Exception as exc:  # noqa: BLE001 - one submission must not stop the batch
         meta["error"] = meta["error"] or f"could not run the grader: {type(exc).__name__}: {exc}"
     meta["seconds"] = round(time.monotonic() - started, 1)
@@ -108,7 +111,7 @@ def wait(proc: subprocess.Popen, timeout: float, should_stop) -> tuple[int | Non
             return proc.returncode, f"timed out after {timeout:g} s (the grader was stopped)"
         if should_stop and should_stop():
             stop_group(proc, grace=STOP_GRACE)
-            return proc.returncode, "interrupted: the batch was stopped while this was graded"
+            return proc.returncode, f"{INTERRUPTED}: the batch was stopped while this was graded"
 
 
 def collect(runs: Path, out: Path) -> None:

@@ -226,6 +226,18 @@ def test_a_worker_on_another_lab_version_is_refused(tmp_path, cluster_of):
     assert not (tmp_path / "class").exists()
 
 
+@pytest.mark.slow
+def test_a_scheduler_without_grading_workers_is_one_line_and_exit_2(tmp_path, cluster_of):
+    correct(tmp_path / "subs" / "alice")
+    cluster = cluster_of(0)
+    proc = batch("lab-3", tmp_path / "subs", tmp_path / "class", "--cluster", cluster.address,
+                 "--cluster-timeout", "3", labs=REPO / "labs")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "has no worker with the LOAD resource" in lines[0], lines
+    assert "--resources LOAD=1" in lines[0]
+
+
 def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path):
     correct(tmp_path / "subs" / "alice")
     address = f"tcp://127.0.0.1:{free_port()}"
