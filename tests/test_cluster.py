@@ -138,7 +138,7 @@ def graders_under(pid: int) -> list[int]:
 
 def corpus(subs: Path) -> None:
     correct(subs / "alice")
-    correct(subs / "bob")
+    correct(subs / "bob")  # the same as alice: the same verdict wherever it is graded
     broken(subs / "carol", "no_framing")
     broken(subs / "dave", "eof_ignored")
     broken(subs / "erin", "partial_sends")
