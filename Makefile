@@ -14,13 +14,14 @@ WORKERS   ?=
 GRADE_ARGS = --mode $(MODE) --os $(OS) $(if $(SUBMISSION),--submission $(SUBMISSION)) \
              $(if $(EXERCISE),--exercise $(EXERCISE))
 
-.PHONY: help venv images gradescope-base lab-% test test-fast lint serve clean bench \
-        scheduler worker
+# A new verb declares `.PHONY: name` beside its own target (this line stays put).
+.PHONY: help venv images gradescope-base lab-% test test-fast lint serve clean bench bench-batch
 
 help:
 	@echo "make lab-3 [SUBMISSION=path] [MODE=docker|local] [OS=linux|macos|windows]"
 	@echo "make test | make images | make serve MODEL=select | make clean"
 	@echo "make lab-3 WORKERS=4 (Locust workers) | make bench (every server side by side)"
+	@echo "make bench-batch [BENCH_BATCH_ARGS='--smoke'] (students/hour of the batch grader)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -50,7 +51,7 @@ test: venv
 
 # The quick tier for everyday work: no Docker, no load phases, no repeated runs.
 test-fast: venv
-	$(PYTHON) -m pytest -m "not docker and not slow"
+	$(PYTHON) -m pytest -m "not docker and not slow" -n 4
 
 lint: venv
 	$(VENV)/bin/ruff check grader servers tests labs bench
@@ -59,6 +60,7 @@ lint: venv
 # a worker in the checkout of each grading machine (LOAD=1: one student, so one load
 # phase, at a time there). Then: python -m grader batch lab-3 DIR --cluster tcp://HOST:8786
 SCHEDULER ?= tcp://127.0.0.1:8786
+.PHONY: scheduler worker
 scheduler: venv
 	$(VENV)/bin/dask scheduler --port 8786
 worker: venv
@@ -93,3 +95,10 @@ clean:
 bench: venv
 	-@$(VENV)/bin/pip install -q 'uvloop>=0.19' 2>/dev/null || echo "uvloop unavailable: no uvloop baseline"
 	$(PYTHON) -m bench.run $(BENCH_ARGS)
+
+# Students per hour of `python -m grader batch lab-3` on this machine (docker
+# mode, -j 2, a class made of the reference servers, tests/broken/ and the
+# starter; ~20 min): writes bench/results/<date>-batch-<label>/. See bench/batch.py.
+bench-batch: venv
+	@if docker info >/dev/null 2>&1; then bash docker/build-images.sh; fi
+	$(PYTHON) -m bench.batch $(BENCH_BATCH_ARGS)

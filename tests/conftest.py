@@ -32,6 +32,10 @@ SERVERS = REPO / "servers"
 LABS = REPO / "labs"
 ALL_LABS = lab_names(LABS)  # discovered: a new lab is tested the moment it exists
 RESULTS = Path(tempfile.mkdtemp(prefix="iolab-test-results-"))  # removed at session end
+# Load phases one at a time across the whole run (pytest-xdist workers are processes
+# of their own, so the lock is a file they share), as on a grading machine.
+os.environ.setdefault("IOLAB_LOAD_LOCK",
+                      str(Path(tempfile.gettempdir()) / f"iolab-tests-{os.getuid()}.lock"))
 
 
 def pytest_sessionfinish(session, exitstatus):
