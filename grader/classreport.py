@@ -30,6 +30,7 @@ from grader.results import TEMPLATES, badge
 from grader.svg import Series, bar_chart, line_chart
 
 VERDICTS = ("passed", "failed", "error")
+SHOWN_PAIRS = 50  # similar pairs with fragments on the page (all of them: summary.json)
 CALIBRATION_SIDES = ("reference", "calibration")  # whichever the runner measured
 
 
@@ -218,6 +219,7 @@ def write_html(root: Path, rows: list[Row], info: dict, similar: dict) -> Path:
         rate_chart=pass_rate_chart(rates) if rates else None,
         loads=[load_charts(e, f) for e, f in figures.items()],
         errors=[r for r in rows if r.verdict == "error"], similar=similar,
+        shown_pairs=SHOWN_PAIRS,
         badge=badge, css=Markup(css),
         graders=sorted({r.grader for r in rows if r.grader}),
         has=lambda student, name: (root / student / name).exists())
