@@ -184,7 +184,8 @@ class Batch:
 
         def one(student: str, submission: Path):
             out = self.folder.incoming(student)
-            return out, job.run(self.spec, submission, out, env=env,
+            fresh = job.calibration_env(self.info["batch"])
+            return out, job.run(self.spec, submission, out, env={**env, **fresh},
                                 should_stop=self.stopping.is_set)
 
         pool = ThreadPoolExecutor(max_workers=self.args.jobs, thread_name_prefix="batch")

@@ -110,13 +110,14 @@ def load_figures(root: Path, rows: list[Row]) -> dict[str, list[dict]]:
             continue
         for exercise, sides in ((data.get("extra_data") or {}).get("load") or {}).items():
             mine = sides.get("submission")
-            ref = next((sides[s] for s in CALIBRATION_SIDES if sides.get(s)), None)
+            side = next((s for s in CALIBRATION_SIDES if sides.get(s)), None)
+            ref = sides[side] if side else None
             if not mine:
                 continue
             out.setdefault(exercise, []).append(
                 {"student": row.student, "rps": ok_rps(mine), "p99": mine.get("p99_ms", 0.0),
                  "ref_rps": ok_rps(ref) if ref else None,
-                 "ref_p99": ref.get("p99_ms") if ref else None})
+                 "ref_p99": ref.get("p99_ms") if ref else None, "side": side})
     return out
 
 
@@ -140,13 +141,15 @@ def load_charts(exercise: str, figures: list[dict]) -> dict:
     by_rps = sorted(figures, key=lambda f: f["rps"])
     by_p99 = sorted(figures, key=lambda f: f["p99"])
     rank = "students, sorted (1 = lowest)"
+    label = ("reference, same run" if any(f["side"] == "reference" for f in figures)
+             else "calibration, same machine")
 
     def series(items, mine, ref):
         out = [Series("submissions", [(i + 1, f[mine]) for i, f in enumerate(items)],
                       SUBMISSION)]
         refs = [(i + 1, f[ref]) for i, f in enumerate(items) if f[ref] is not None]
         if refs:
-            out.append(Series("reference, same run", refs, REFERENCE, dashed=True))
+            out.append(Series(label, refs, REFERENCE, dashed=True))
         return out
 
     ticks = list(range(1, len(figures) + 1)) if len(figures) <= 12 else None
@@ -156,6 +159,7 @@ def load_charts(exercise: str, figures: list[dict]) -> dict:
         "exercise": exercise, "students": len(figures),
         "median_rps": median([f["rps"] for f in figures]), "ref_rps": ref_rps,
         "median_p99": median([f["p99"] for f in figures]), "ref_p99": ref_p99,
+        "ref_label": label.split(",")[0],
         "charts": [Markup(line_chart(f"{exercise}: correct replies/s", series(by_rps, "rps",
                                                                             "ref_rps"),
                                      x_label=rank, y_label="replies/s", x_ticks=ticks)),

@@ -125,7 +125,8 @@ def grade_on_worker(spec: dict, student: str, packed: bytes, inside: str, key: d
             return {"student": student, "meta": meta, "zip": b"", "graded_on": where}
         unzip(packed, work / "submission")
         submission = work / "submission" / inside if inside else work / "submission"
-        env = {PREFIX_ENV: os.environ.get(PREFIX_ENV) or f"iolab-{slug(str(worker.name))}"}
+        env = {PREFIX_ENV: os.environ.get(PREFIX_ENV) or f"iolab-{slug(str(worker.name))}",
+               **job.calibration_env(stop_event)}  # this machine's calibration, afresh
         if spec.serial_load:
             env[LOAD_LOCK_ENV] = machine_lock()
         stop, last = Event(stop_event), [0.0, False]

@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,20 @@ from grader.report import RUN_FILE
 LOG = "grader.log"
 RESULTS = "results.json"
 STOP_GRACE = 90.0  # seconds a stopped grader gets to tear its stacks down
+# The per-machine calibration (grader/calibration.py) is measured afresh by the first
+# grading of a batch on each machine, then reused and refreshed by its own policy.
+CALIBRATION_ENV = "IOLAB_CALIBRATION"
+_calibrated: set[str] = set()
+_calibrated_lock = threading.Lock()
+
+
+def calibration_env(batch: str) -> dict:
+    """{IOLAB_CALIBRATION: fresh} for this process's first grading of `batch`, else {}."""
+    with _calibrated_lock:
+        if batch in _calibrated:
+            return {}
+        _calibrated.add(batch)
+    return {CALIBRATION_ENV: "fresh"}
 INTERRUPTED = "interrupted"
 
 
