@@ -21,6 +21,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 from conftest import BROKEN, REPO, SERVERS, lab_variant, write_lab
 from test_batch import GARBAGE
 from test_report_html import chromium, read_png  # noqa: F401 - a fixture
@@ -296,6 +297,10 @@ def graded_class(tmp_path_factory):
     broken one, one whose grading errs (bad input); similarity on."""
     tmp = tmp_path_factory.mktemp("class")
     labs = lab_variant(tmp, "lab-3", ["select"], duration=2).folder.parent
+    spec = labs / "lab-3" / "lab.yaml"  # lenient load thresholds: the page is under test,
+    data = yaml.safe_load(spec.read_text())  # not a 2 s measurement on a busy machine
+    data["exercises"][0]["load"]["thresholds"].update(min_rps_ratio=0.05, max_p95_ratio=50)
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
     subs = tmp / "subs"
     correct(subs / "alice")
     correct(subs / "bob")
