@@ -74,6 +74,16 @@ test-fast: venv
 lint: venv
 	$(VENV)/bin/ruff check grader servers tests labs bench
 
+# Grading a class on many machines (README.md): the Dask scheduler on one machine,
+# a worker in the checkout of each grading machine (LOAD=1: one student, so one load
+# phase, at a time there). Then: python -m grader batch lab-3 DIR --cluster tcp://HOST:8786
+SCHEDULER ?= tcp://127.0.0.1:8786
+.PHONY: scheduler worker
+scheduler: venv
+	$(VENV)/bin/dask scheduler --port 8786
+worker: venv
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/dask worker $(SCHEDULER) --resources LOAD=1 --nthreads 1
+
 # Start one reference server alone on loopback, to poke with `nc localhost 9000`.
 serve:
 	HOST=127.0.0.1 PORT=$(PORT) IOLAB_OS=$(OS) PYTHONPATH=servers/osprofile \

@@ -1,118 +1,109 @@
-"""Grade a whole class: `python -m grader batch LAB SUBMISSIONS_DIR -j N`.
+"""Grade a whole class: `python -m grader batch LAB SUBMISSIONS_DIR [-j N | --cluster ADDRESS]`.
 
 Every folder (or lone .py file) in SUBMISSIONS_DIR is one student's
-submission. Each is graded by its own `python -m grader LAB ...` process, so
-one stack per submission (compose project names carry that process's run id,
-unique across parallel processes) and a crash, a hang or bad input in one
+submission; a folder of cloned GitHub Classroom repositories
+(`<assignment>-<login>/`, .git inside) works as it comes: the student is
+<login>. Each student is graded by a grader process of its own (grader/job.py),
+so one stack per submission, and a crash, a hang or bad input in one
 submission is an error row, never the end of the batch.
 
-Writes results/<lab>/batch-<id>/:
-  <student>/            that student's results folder (results.json is
-                        Gradescope's format, junit.xml, report.html, ...)
-  <student>/grader.log  what the grader printed for that student
-  class.csv             student, score, max_score, verdict, per exercise score
-                        and verdict (a spreadsheet, or a grade-book import)
-  summary.json          the same for machines (GitHub Classroom, CI): scores,
-                        verdicts, each check's status, where the files are
-  summary.md            a Markdown table (e.g. for $GITHUB_STEP_SUMMARY)
+Where: -j N graders at once on this machine, or --cluster tcp://HOST:8786 on
+the workers of a Dask scheduler (grader/cluster.py; each worker grades with
+its own Docker engine and the results come back here). Load phases run one at
+a time per machine (a lock file), so figures stay fair; --parallel-load turns
+that off.
 
-Load phases are measured one at a time across the batch (a file lock), so
--j N speeds up the rest without N servers competing for the CPU while their
-throughput is judged against the reference. --parallel-load turns that off.
+The class folder (default results/<lab>/batch-<SUBMISSIONS_DIR name>/, or --out):
+  <student>/            that student's results folder (results.json is
+                        Gradescope's format, junit.xml, report.html, grader.log)
+  <student>/grade.json  what the grade is keyed by, when and where it was graded
+  class.csv             one row per student: score, verdict, per exercise score
+                        and verdict, when, by which grader version, on which machine
+  summary.json          the same for machines (GitHub Classroom, CI)
+  summary.md            a Markdown table (e.g. for $GITHUB_STEP_SUMMARY)
+  summary.html          the instructor's view: score distribution, each check's
+                        pass rate, throughput and p99 against the reference, the
+                        errors, suspiciously similar submissions
+
+Regrades know what is current: a grade is keyed by the submission's content,
+the lab's lab.yaml (and the files it names) and the grader's version. Run the
+same command again and only new or stale students are graded (a submission
+changed, the lab changed, the grader changed); an interrupted batch resumes.
+--regrade grades everyone again, --regrade-errors the error rows.
 
 Each student's verdict is read back from their run.json and summed with
 grader/report.py's `summarize`: the same definition of "passed" as a single run.
 The command line is in grader/cli.py (`batch`); this module is the orchestration.
 
-Exit codes: 0 the batch ran (whatever the students scored); 2 bad input;
-130 interrupted (the summary then lists the submissions graded so far).
+Exit codes: 0 the batch ran (whatever the students scored); 2 bad input (or
+the scheduler unreachable); 130 interrupted (the summary then lists the
+submissions graded so far; run again to resume).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import re
-import shutil
 import signal
-import subprocess
+import socket
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import classreport, job
+from grader.classdir import ClassFolder, Row, now, row_from_folder
+from grader.cluster import machine_lock, unzip
 from grader.dockercli import require_engine
 from grader.errors import UsageError
-from grader.labspec import load_lab
+from grader.fingerprint import IGNORED, grader_version, lab_hash, submission_hash
+from grader.labspec import Lab, load_lab
 from grader.load.lock import LOAD_LOCK_ENV
-from grader.outcome import Status
-from grader.paths import REPO
-from grader.proc import stop_group
-from grader.report import RUN_FILE, by_exercise, new_run_id, read_run, summarize
-from grader.results import TEMPLATES
+from grader.report import new_run_id
 
 DEFAULT_TIMEOUT = 900.0  # seconds one submission may take, all exercises included
-IGNORED = {"__pycache__", "__MACOSX", ".git", ".venv", "node_modules"}
-
-
-@dataclass
-class Row:
-    """One student's line in the class summary."""
-
-    student: str
-    submission: Path
-    verdict: str = "error"  # passed | failed | error
-    score: float = 0.0
-    max_score: float = 0.0
-    exit_code: int | None = None
-    seconds: float = 0.0
-    folder: Path | None = None
-    error: str = ""
-    exercises: dict[str, dict] = field(default_factory=dict)
-
-    def to_dict(self, root: Path) -> dict:
-        def file(name: str) -> str | None:
-            if self.folder is None or not (self.folder / name).exists():
-                return None
-            return str((self.folder / name).relative_to(root))
-
-        return {
-            "student": self.student, "submission": str(self.submission),
-            "verdict": self.verdict, "passed": self.verdict == "passed",
-            "score": self.score, "max_score": self.max_score, "exit_code": self.exit_code,
-            "seconds": round(self.seconds, 1), "error": self.error or None,
-            "results": file("results.json"), "junit": file("junit.xml"),
-            "report": file("report.html"), "log": file("grader.log"),
-            "exercises": self.exercises,
-        }
 
 
 def find_submissions(folder: Path) -> list[tuple[str, Path]]:
-    """(student, submission) for every folder or .py file, sorted; names made unique."""
+    """(student, submission) for every folder or .py file, sorted; names made unique.
+    Cloned repositories named <assignment>-<login> (GitHub Classroom) are named <login>."""
     if not folder.is_dir():
         what = "does not exist" if not folder.exists() else "is not a folder"
         raise UsageError(f"submissions folder {folder} {what}: pass a folder that holds one "
                          "folder (or one .py file) per student")
-    found, seen = [], set()
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.name in IGNORED:
-            continue
-        if path.is_dir() or (path.is_file() and path.suffix == ".py"):
-            name = re.sub(r"[^A-Za-z0-9._@+-]", "_", path.stem if path.is_file() else path.name)
-            student = name
-            n = 2
-            while student in seen:
-                student, n = f"{name}-{n}", n + 1
-            seen.add(student)
-            found.append((student, unwrap(path)))
-    if not found:
+    entries = [p for p in sorted(folder.iterdir())
+               if not p.name.startswith(".") and p.name not in IGNORED
+               and (p.is_dir() or (p.is_file() and p.suffix == ".py"))]
+    if not entries:
         raise UsageError(f"{folder} holds no submissions: put one folder (with server.py) "
                          "or one .py file per student in it")
+    prefix = classroom_prefix(entries)
+    found, seen = [], set()
+    for path in entries:
+        name = path.stem if path.is_file() else path.name
+        if prefix and (path / ".git").exists():
+            name = name[len(prefix):]
+        name = re.sub(r"[^A-Za-z0-9._@+-]", "_", name)
+        student, n = name, 2
+        while student in seen:
+            student, n = f"{name}-{n}", n + 1
+        seen.add(student)
+        found.append((student, unwrap(path)))
     return found
+
+
+def classroom_prefix(entries: list[Path]) -> str:
+    """GitHub Classroom clones every student's repository as <assignment>-<login>/:
+    the assignment part all the repositories share, up to its last "-"; "" if none."""
+    repos = [p.name for p in entries if p.is_dir() and (p / ".git").exists()]
+    if len(repos) < 2:
+        return ""
+    common = os.path.commonprefix(repos)
+    cut = common.rfind("-")
+    prefix = common[:cut + 1] if cut > 0 else ""
+    return prefix if all(len(r) > len(prefix) for r in repos) else ""
 
 
 def unwrap(path: Path) -> Path:
@@ -128,147 +119,110 @@ def unwrap(path: Path) -> Path:
     return path
 
 
-def command_for(args: argparse.Namespace, submission: Path, results: Path) -> list[str]:
-    """The grader run for one submission (tests replace this to simulate a crash)."""
-    cmd = [sys.executable, "-m", "grader", args.lab, "--submission", str(submission.resolve()),
-           "--mode", args.mode, "--os", args.os_name, "--results", str(results)]
-    for exercise in args.exercise or []:
-        cmd += ["--exercise", exercise]
-    return cmd
+def class_folder(args: argparse.Namespace, lab: Lab) -> Path:
+    """--out, or results/<lab>/batch-<name of the submissions folder>: the same
+    command twice writes into the same folder, so the second run regrades only
+    what changed."""
+    if args.out:
+        return args.out
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", args.submissions.resolve().name).strip("-")
+    return args.results / lab.name / f"batch-{name or 'class'}"
+
+
+def plan(folder: ClassFolder, students, keys: dict, args) -> tuple[list, dict[str, Row]]:
+    """(who to grade, the rows kept as current): a stamped row is kept when its key
+    is this run's and it is no interrupted or lost job (those have no key)."""
+    todo, kept = [], {}
+    for student, submission in students:
+        row = folder.stamped(student)
+        current = (row is not None and row.key == keys[student] and not args.regrade
+                   and not (args.regrade_errors and row.verdict == "error"))
+        if current:
+            row.kept = True
+            kept[student] = row
+        else:
+            todo.append((student, submission))
+    return todo, kept
 
 
 class Batch:
-    def __init__(self, args: argparse.Namespace, root: Path):
-        self.args, self.root = args, root
-        self.procs: set[subprocess.Popen] = set()
-        self.lock = threading.Lock()
-        self.stopping = False
+    """One run of the batch into a class folder (local threads, or a cluster)."""
 
-    def grade_one(self, student: str, submission: Path) -> Row:
-        row = Row(student, submission)
-        work = self.root / ".work" / student
-        work.mkdir(parents=True, exist_ok=True)
-        log_path = work / "grader.log"
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        if not self.args.parallel_load:
-            env[LOAD_LOCK_ENV] = str(self.root / ".load.lock")
-        started = time.monotonic()
+    def __init__(self, args, lab: Lab, folder: ClassFolder, students, keys, info: dict):
+        self.args, self.lab, self.folder = args, lab, folder
+        self.students, self.keys, self.info = students, keys, info
+        self.spec = job.Spec(lab=lab.name, mode=args.mode, os_name=args.os_name,
+                             exercises=list(args.exercise or []), timeout=args.timeout,
+                             serial_load=not args.parallel_load)
+        self.rows: dict[str, Row] = {}
+        self.stopping = threading.Event()
+        self.graded = 0
+
+    def ordered(self) -> list[Row]:
+        return [self.rows[s] for s, _ in self.students if s in self.rows]
+
+    def record(self, student: str, graded: Path, meta: dict, where: str, total: int) -> None:
+        """A finished grading: its row from its run.json, stamped and swapped in."""
+        submission = dict(self.students)[student]
+        row = row_from_folder(student, str(submission), graded, meta)
+        # An interrupted or lost job is no grade under this key: a rerun grades it again.
+        row.key = {} if meta.get("infra") else self.keys[student]
+        row.graded_at, row.graded_on = now(), where
+        self.folder.install(row, graded)
+        self.rows[student] = row
+        self.graded += 1
+        self.info["graded"] = self.graded
+        detail = f" — {row.error}" if row.error else ""
+        print(f"[{self.graded}/{total}] {student}: {row.score:g}/{row.max_score:g} "
+              f"{row.verdict.upper()} ({row.seconds:.1f} s, {where}){detail}", flush=True)
+        classreport.write_tables(self.folder.root, self.ordered(), self.info)
+
+    def grade_here(self, todo: list) -> None:
+        """-j N graders at once on this machine, load phases one at a time."""
+        env = {} if self.args.parallel_load else {LOAD_LOCK_ENV: machine_lock()}
+        where = socket.gethostname()
+
+        def one(student: str, submission: Path):
+            out = self.folder.incoming(student)
+            fresh = job.calibration_env(self.info["batch"])
+            return out, job.run(self.spec, submission, out, env={**env, **fresh},
+                                should_stop=self.stopping.is_set)
+
+        pool = ThreadPoolExecutor(max_workers=self.args.jobs, thread_name_prefix="batch")
         try:
-            with log_path.open("w") as log:
-                if self.stopping:
-                    raise InterruptedError("the batch was interrupted before this submission")
-                proc = subprocess.Popen(command_for(self.args, submission, work), cwd=REPO,
-                                        env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-                with self.lock:
-                    self.procs.add(proc)
-                try:
-                    row.exit_code = proc.wait(timeout=self.args.timeout)
-                except subprocess.TimeoutExpired:
-                    stop_group(proc, grace=90.0)
-                    row.error = f"timed out after {self.args.timeout:g} s (the grader was stopped)"
-                finally:
-                    with self.lock:
-                        self.procs.discard(proc)
-        except Exception as exc:  # noqa: BLE001 - one submission must not stop the batch
-            row.error = row.error or f"could not run the grader: {type(exc).__name__}: {exc}"
-        row.seconds = time.monotonic() - started
-        row.folder = self.collect(student, work, log_path)
-        read_results(row)
-        if not row.error and row.exit_code not in (0, 1):
-            row.verdict = "error"
-            row.error = explain_exit(row.exit_code, row.folder / "grader.log")
-        elif not row.error and row.verdict == "error" and not row.exercises:
-            row.error = f"the grader wrote no {RUN_FILE}: " + explain_exit(
-                row.exit_code, row.folder / "grader.log")
-        return row
+            futures = {pool.submit(one, s, p): s for s, p in todo}
+            for future in as_completed(futures):
+                out, meta = future.result()
+                if self.stopping.is_set():
+                    continue
+                self.record(futures[future], out, meta, where, len(todo))
+        except KeyboardInterrupt:
+            print("interrupted: stopping the graders (each tears its stack down)",
+                  file=sys.stderr, flush=True)
+            self.stopping.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
-    def collect(self, student: str, work: Path, log_path: Path) -> Path:
-        """Move the run folder to <batch>/<student>/, with the grader's log beside it."""
-        target = self.root / student
-        runs = sorted(p for p in (work / self.args.lab).glob("*") if p.is_dir()) \
-            if (work / self.args.lab).is_dir() else []
-        if runs:
-            shutil.move(str(runs[-1]), str(target))
-        else:
-            target.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(log_path), str(target / "grader.log"))
-        shutil.rmtree(work, ignore_errors=True)
-        return target
-
-    def interrupt(self) -> None:
-        """Ctrl-C or SIGTERM: stop every grader (each tears its own stack down)."""
-        self.stopping = True
-        with self.lock:
-            procs = list(self.procs)
-        for proc in procs:  # SIGTERM: each grader tears its stack down, then exits
-            stop_group(proc, grace=90.0)
-
-
-def explain_exit(code: int | None, log: Path) -> str:
-    tail = ""
-    if log.exists():
-        lines = [x for x in log.read_text(errors="replace").splitlines() if x.strip()]
-        tail = lines[-1].strip()[:300] if lines else ""
-    if code == 2:
-        return f"bad submission: {tail.removeprefix('error: ')}" if tail else "bad submission"
-    what = f"the grader exited with code {code}" if code is not None else "the grader did not run"
-    return f"{what}: {tail}" if tail else what
-
-
-def read_results(row: Row) -> None:
-    """Score, verdict and per-exercise figures from the student's run.json."""
-    if row.folder is None or not (row.folder / RUN_FILE).exists():
-        return
-    try:
-        _, results = read_run(row.folder)
-    except (ValueError, KeyError, TypeError) as exc:
-        row.error = f"unreadable {RUN_FILE}: {exc}"
-        return
-    summary = summarize(results)
-    row.score, row.max_score = summary.score, summary.max_score
-    for exercise, checks in by_exercise(results).items():
-        part = summarize(checks)
-        row.exercises[exercise] = {"score": part.score, "max_score": part.max_score,
-                                   "verdict": part.verdict.value,
-                                   "checks": {r.check: r.status.value for r in checks}}
-    if summary.verdict == Status.ERROR:
-        row.verdict = "error"
-        row.error = row.error or "some check could not reach a verdict (see report.html)"
-    elif row.error:
-        row.verdict = "error"
-    else:
-        row.verdict = "failed" if summary.verdict == Status.FAILED else "passed"
-
-
-def write_summary(root: Path, args, rows: list[Row], seconds: float) -> list[Path]:
-    exercises: list[str] = []
-    for row in rows:
-        exercises += [e for e in row.exercises if e not in exercises]
-    with (root / "class.csv").open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["student", "score", "max_score", "verdict"]
-                        + [f"{e} {k}" for e in exercises for k in ("score", "verdict")]
-                        + ["seconds", "results", "error"])
-        for row in rows:
-            cells = []
-            for e in exercises:
-                ex = row.exercises.get(e)
-                cells += [f"{ex['score']:g}", ex["verdict"]] if ex else ["", ""]
-            writer.writerow([row.student, f"{row.score:g}", f"{row.max_score:g}", row.verdict,
-                             *cells, f"{row.seconds:.1f}",
-                             str(row.folder.relative_to(root)) if row.folder else "", row.error])
-    counts = {v: sum(r.verdict == v for r in rows) for v in ("passed", "failed", "error")}
-    summary = {
-        "lab": args.lab, "batch": root.name, "mode": args.mode, "os": args.os_name,
-        "submissions": str(args.submissions), "jobs": args.jobs,
-        "seconds": round(seconds, 1), "counts": counts, "exercises": exercises,
-        "students": [r.to_dict(root) for r in rows],
-    }
-    (root / "summary.json").write_text(json.dumps(summary, indent=2))
-    (root / "summary.md").write_text(TEMPLATES.get_template("summary.md.j2").render(
-        args=args, rows=rows, counts=counts, exercises=exercises, seconds=seconds))
-    return [root / "class.csv", root / "summary.json", root / "summary.md"]
+    def grade_on(self, cluster, todo: list) -> None:
+        """Every student a task on the cluster; results unpacked here as they come."""
+        cluster.submit(self.info["batch"], self.spec,
+                       [(s, p, self.keys[s]) for s, p in todo])
+        try:
+            for student, result in cluster.results():
+                graded = self.folder.incoming(student)
+                graded.mkdir()
+                if result["zip"]:
+                    unzip(result["zip"], graded)
+                meta = result["meta"]
+                if not (graded / job.RESULTS).exists():
+                    job.write_error_results(graded, self.spec, meta["error"] or "no results")
+                self.record(student, graded, meta, result["graded_on"] or "?", len(todo))
+        except KeyboardInterrupt:
+            print("interrupted: the workers stop their graders (each tears its stack down)",
+                  file=sys.stderr, flush=True)
+            cluster.stop()
+            raise
 
 
 def run(args: argparse.Namespace) -> int:
@@ -282,50 +236,88 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"no exercise {sorted(unknown)} in {lab.name}: choose from "
                              f"{', '.join(ex.id for ex in lab.exercises)}")
     students = find_submissions(args.submissions)
-    if args.mode == "docker":
-        require_engine()
-    root = args.results / lab.name / f"batch-{new_run_id()}"
-    root.mkdir(parents=True)
-    print(f"grading {len(students)} submissions of {lab.name} ({args.mode} mode, "
-          f"-j {args.jobs}) into {root}", flush=True)
-    batch = Batch(args, root)
+    version, lab_key = grader_version(), lab_hash(lab)
+    keys = {s: {"submission": submission_hash(p), "lab": lab_key, "grader": version}
+            for s, p in students}
+    cluster = None
+    if args.cluster:
+        from grader.cluster import Cluster
+        cluster = Cluster(args.cluster, timeout=args.cluster_timeout)
+    try:
+        if cluster:
+            workers = cluster.check_workers(job.Spec(lab=lab.name, mode=args.mode),
+                                            {"grader": version, "lab": lab_key},
+                                            args.cluster_timeout)
+        elif args.mode == "docker":
+            require_engine()
+        with ClassFolder(class_folder(args, lab)) as folder:
+            return grade_class(args, lab, folder, students, keys, cluster,
+                               workers if cluster else [])
+    finally:
+        if cluster:
+            cluster.close()
+
+
+def grade_class(args, lab: Lab, folder: ClassFolder, students, keys, cluster,
+                workers: list[str]) -> int:
+    todo, kept = plan(folder, students, keys, args)
+    where = (f"the cluster at {args.cluster} ({len(workers)} workers: {', '.join(workers)})"
+             if cluster else f"this machine, -j {args.jobs}")
+    print(f"{lab.name}: {len(students)} submissions, {len(todo)} to grade, {len(kept)} "
+          f"current (kept); {args.mode} mode on {where}; class folder {folder.root}",
+          flush=True)
+    info = {"lab": lab.name, "batch": new_run_id(), "mode": args.mode, "os": args.os_name,
+            "submissions": str(args.submissions), "jobs": args.jobs,
+            "cluster": args.cluster or None, "grader": keys[students[0][0]]["grader"],
+            "graded": 0, "kept": len(kept), "seconds": 0.0, "written": now()}
+    batch = Batch(args, lab, folder, students, keys, info)
+    batch.rows.update(kept)
     started = time.monotonic()
-    rows: dict[str, Row] = {}
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    pool = ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="batch")
     interrupted = False
     try:
-        futures = {pool.submit(batch.grade_one, s, p): (s, p) for s, p in students}
-        for future in as_completed(futures):
-            student, submission = futures[future]
-            try:
-                row = future.result()
-            except Exception as exc:  # noqa: BLE001 - recorded, never fatal
-                row = Row(student, submission, error=f"{type(exc).__name__}: {exc}")
-            rows[student] = row
-            detail = f" — {row.error}" if row.error else ""
-            print(f"[{len(rows)}/{len(students)}] {student}: {row.score:g}/{row.max_score:g} "
-                  f"{row.verdict.upper()} ({row.seconds:.1f} s){detail}", flush=True)
+        if todo:
+            batch.grade_on(cluster, todo) if cluster else batch.grade_here(todo)
     except KeyboardInterrupt:
         interrupted = True
-        print("interrupted: stopping the graders (each tears its stack down)", file=sys.stderr)
-        batch.interrupt()
-        pool.shutdown(wait=True, cancel_futures=True)
     finally:
-        pool.shutdown(wait=True)
         signal.signal(signal.SIGTERM, previous)
-    ordered = [rows[s] for s, _ in students if s in rows]
-    files = write_summary(root, args, ordered, time.monotonic() - started)
-    shutil.rmtree(root / ".work", ignore_errors=True)
-    (root / ".load.lock").unlink(missing_ok=True)
-    print_class(ordered)
+    info.update(graded=batch.graded, seconds=round(time.monotonic() - started, 1),
+                written=now())
+    files = finish(args, lab, folder.root, students, batch.ordered(), info)
+    print_class(batch.ordered())
     for path in files:
         print(f"{path.name + ':':<14}{path}")
     if interrupted:
-        print(f"interrupted: {len(ordered)} of {len(students)} submissions graded",
-              file=sys.stderr)
+        print(f"interrupted: {len(batch.rows)} of {len(students)} submissions graded; "
+              "run the same command again to resume", file=sys.stderr)
         return 130
     return 0
+
+
+def finish(args, lab: Lab, root: Path, students, rows: list[Row], info: dict) -> list[Path]:
+    """The class tables, the similarity flags and summary.html."""
+    similar = similarity(args, lab, students)
+    info["similar"] = [p.to_dict() for p in similar["pairs"]]
+    files = classreport.write_tables(root, rows, info)
+    files.append(classreport.write_html(root, rows, info, similar))
+    return files
+
+
+def similarity(args, lab: Lab, students) -> dict:
+    if args.no_similarity:
+        return {"pairs": [], "note": "Not computed (--no-similarity)."}
+    try:
+        from grader.similarity import find_similar
+        pairs = find_similar(dict(students), [lab.starter] if lab.starter.is_dir() else [],
+                             threshold=args.similar_share)
+    except ImportError:
+        return {"pairs": [], "note": "Not computed: copydetect is not installed "
+                                     "(pip install -e '.[cluster]')."}
+    return {"pairs": pairs, "note": (
+        f"copydetect fingerprints; pairs listed where at least {args.similar_share:.0%} of "
+        "one side's code (the lab's starter code left out) matches the other, and students "
+        "against the reference servers.")}
 
 
 def _raise_interrupt(signum, frame) -> None:
@@ -338,6 +330,6 @@ def print_class(rows: list[Row], out=print) -> None:
     out(f"{'student':<{width}}  {'score':>9}  verdict")
     for r in rows:
         out(f"{r.student:<{width}}  {f'{r.score:g}/{r.max_score:g}':>9}  {r.verdict}"
-            + (f" ({r.error})" if r.error else ""))
-    counts = {v: sum(r.verdict == v for r in rows) for v in ("passed", "failed", "error")}
+            + (" (kept)" if r.kept else "") + (f" ({r.error})" if r.error else ""))
+    counts = classreport.counts_of(rows)
     out(f"\n{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors")

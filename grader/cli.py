@@ -79,6 +79,23 @@ def parser() -> argparse.ArgumentParser:
                       help=f"seconds one submission may take (default {batch.DEFAULT_TIMEOUT:g})")
     many.add_argument("--parallel-load", action="store_true",
                       help="let load phases overlap (faster, noisier throughput figures)")
+    many.add_argument("--out", type=Path, help="the class folder (default: "
+                      "RESULTS/<lab>/batch-<name of SUBMISSIONS>); run again into the same "
+                      "folder to grade only what is new or stale")
+    many.add_argument("--regrade", action="store_true",
+                      help="grade every student again, current or not")
+    many.add_argument("--regrade-errors", action="store_true",
+                      help="grade the error rows again (and what is new or stale)")
+    many.add_argument("--cluster", metavar="ADDRESS",
+                      help="grade on the workers of this Dask scheduler, e.g. "
+                      "tcp://grader-1:8786 (see README.md); -j is then the workers' business")
+    many.add_argument("--cluster-timeout", type=float, default=10.0,
+                      help="seconds to reach the scheduler and find a worker there (default 10)")
+    many.add_argument("--similar-share", type=float, default=0.5,
+                      help="flag two submissions when this share of one's code matches the "
+                      "other (default 0.5)")
+    many.add_argument("--no-similarity", action="store_true",
+                      help="leave out the similar-submissions check")
     many.set_defaults(run=batch.run)
 
     out = verbs.add_parser("export", help="package a lab's grading for a course platform",

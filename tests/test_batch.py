@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, grade, leftovers_of
 
-import grader.batch
 import grader.cli
+import grader.job
 
 # Fails every check quickly: a wrong reply, then it hangs up (and never waits long).
 GARBAGE = """\
@@ -106,8 +106,8 @@ def test_a_crash_or_a_hang_in_one_submission_is_an_error_row(tmp_path, monkeypat
         "hangs": "import time; time.sleep(600)",
         "fine": "print('error: not really a grader'); raise SystemExit(1)",
     }
-    monkeypatch.setattr(grader.batch, "command_for",
-                        lambda args, submission, results: [sys.executable, "-c",
+    monkeypatch.setattr(grader.job, "command_for",
+                        lambda spec, submission, results: [sys.executable, "-c",
                                                            fake[submission.name]])
     code = grader.cli.main(["batch", "lab-3", str(subs), "-j", "3", "--mode", "local",
                             "--timeout", "3", "--results", str(tmp_path / "out")])

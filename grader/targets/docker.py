@@ -29,7 +29,7 @@ class DockerTarget(Target):
 
     def __init__(self, *, run_id: str, image: str = IMAGE, **kwargs):
         super().__init__(**kwargs)
-        self.project = re.sub(r"[^a-z0-9_-]", "-", f"iolab-{run_id}-{self.label}".lower())
+        self.project = re.sub(r"[^a-z0-9_-]", "-", f"{project_prefix()}-{run_id}-{self.label}".lower())
         self.limits_file = self.write_limits()
         self.compose = compose_command() + ["-p", self.project, "-f", str(REPO / "compose.yaml"),
                                             "-f", str(self.limits_file)]
@@ -173,6 +173,13 @@ class DockerTarget(Target):
                 pass
             remove_project(self.project)
             ACTIVE_PROJECTS.discard(self.project)
+
+
+def project_prefix() -> str:
+    """iolab, or IOLAB_PROJECT_PREFIX (a cluster worker's own, e.g. iolab-w1: its stacks
+    are told apart from another worker's on a shared engine); always starts iolab."""
+    prefix = os.environ.get("IOLAB_PROJECT_PREFIX", "").strip().lower() or "iolab"
+    return prefix if prefix.startswith("iolab") else f"iolab-{prefix}"
 
 
 def cgroup_events(pid: int) -> dict[str, int]:
