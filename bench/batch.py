@@ -52,7 +52,10 @@ def lab_exercises(labs: Path = REPO / "labs") -> list[dict]:
 
 
 def broken_servers() -> list[Path]:
-    return sorted(p for p in BROKEN.glob("*.py") if p.name not in NOT_BROKEN)
+    """The one-flaw servers made from flawed.py's correct selectors server (a LINE/1 or
+    multiplexing flaw: each fails some lab-3 check); not the other labs' broken models."""
+    return sorted(p for p in BROKEN.glob("*.py") if p.name not in NOT_BROKEN
+                  and "from flawed import" in p.read_text())
 
 
 def correct_submission(dest: Path, exercises: list[dict]) -> None:
