@@ -195,7 +195,8 @@ def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dic
     load = ex.load or {}
     progress(f"[{ex.id}] load: {load.get('users')} users for {load.get('duration')} s")
     started = time.monotonic()
-    with exclusive_load():  # batch grading: one load phase at a time, fair figures
+    with exclusive_load() as waited:  # one load phase at a time per machine: fair figures
+        target.extend_watchdog(waited)
         with ticking(progress, f"[{ex.id}] load", float(load.get("duration", 5))):
             stats = target.load_phase(load)
         reference = measure_reference(report, ex, progress) if needs_reference(ex) else None

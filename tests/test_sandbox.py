@@ -24,6 +24,7 @@ from conftest import LAB_X, REPO, leftovers_of, write_lab
 
 from grader.errors import UsageError
 from grader.labspec import DEFAULT_LIMITS, load_lab, memory_bytes
+from grader.targets import LocalTarget
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 LOAD = {"users": 5, "spawn_rate": 5, "duration": 2, "line_size": 64,
@@ -261,3 +262,16 @@ def test_limits_have_defaults_and_units(tmp_path):
                        ).exercises[0].limits
     assert limits == {**DEFAULT_LIMITS, "memory": "1g"}
     assert memory_bytes("256m") == 256 << 20 and memory_bytes(4096) == 4096
+
+
+def test_time_spent_waiting_for_the_load_lock_is_given_back(tmp_path):
+    """Another submission's load phase holding the machine's lock is not the server's
+    doing: the watchdog (limits.timeout) is pushed back by the time waited."""
+    target = LocalTarget(run_dir=tmp_path, label="x", folder=tmp_path, entry="server.py",
+                         os_name="linux", limits={"timeout": 300})
+    target.start_watchdog()
+    try:
+        target.extend_watchdog(100)
+        assert target._watchdog.interval > 399 and not target.timed_out
+    finally:
+        target.stop_watchdog()

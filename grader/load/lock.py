@@ -9,6 +9,7 @@ every grader process on the machine then takes its lock in turn.
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
 
 try:
@@ -21,14 +22,16 @@ LOAD_LOCK_ENV = "IOLAB_LOAD_LOCK"
 
 @contextmanager
 def exclusive_load():
-    """Hold the machine's load lock (when IOLAB_LOAD_LOCK names a file) around a load phase."""
+    """Hold the machine's load lock (when IOLAB_LOAD_LOCK names a file) around a load
+    phase; yields the seconds spent waiting for it (a time limit should not count them)."""
     path = os.environ.get(LOAD_LOCK_ENV)
     if not path or fcntl is None:
-        yield
+        yield 0.0
         return
     with open(path, "a") as fh:
+        started = time.monotonic()
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            yield
+            yield time.monotonic() - started
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)

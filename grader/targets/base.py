@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class Target(ABC):
         self.memory = memory_bytes(self.limits["memory"])
         self.timed_out = False
         self._watchdog: threading.Timer | None = None
+        self._deadline = 0.0
         self.memory_note = ""
 
     # --- what the runner calls ----------------------------------------------------
@@ -77,20 +79,30 @@ class Target(ABC):
 
     # --- shared --------------------------------------------------------------------
 
-    def start_watchdog(self) -> None:
+    def start_watchdog(self, seconds: float | None = None) -> None:
         """The wall-clock bound (limits.timeout) on the whole grading of the exercise:
         when it expires the server is killed, so every check still waiting ends."""
         def expire() -> None:
             self.timed_out = True
             self.kill_server()
 
-        self._watchdog = threading.Timer(float(self.limits["timeout"]), expire)
+        seconds = float(self.limits["timeout"]) if seconds is None else seconds
+        self._deadline = time.monotonic() + seconds
+        self._watchdog = threading.Timer(seconds, expire)
         self._watchdog.daemon = True
         self._watchdog.start()
 
     def stop_watchdog(self) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
+
+    def extend_watchdog(self, seconds: float) -> None:
+        """Give back time the server did not use: waiting for the machine's load lock
+        (another submission's load phase) is not the server's doing."""
+        if self._watchdog is None or self.timed_out or seconds <= 0:
+            return
+        self.stop_watchdog()
+        self.start_watchdog(max(0.0, self._deadline - time.monotonic()) + seconds)
 
     def timeout_reason(self) -> str:
         return (f"your server was stopped: grading it took longer than the time limit "
