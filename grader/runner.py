@@ -100,8 +100,8 @@ def chosen_exercises(lab: Lab, exercise_ids: list[str] | None) -> list[Exercise]
     ids = [ex.id for ex in lab.exercises]
     for name in exercise_ids or []:
         if name not in ids:
-            close = difflib.get_close_matches(name, ids, n=2)
-            guess = f": did you mean {' or '.join(close)}?" if close else ""
+            close = difflib.get_close_matches(name, ids, n=1)
+            guess = f": did you mean {close[0]}?" if close else ""
             raise UsageError(f"no exercise {name!r} in {lab.name}{guess} "
                              f"(choose from {', '.join(ids)})")
     return [ex for ex in lab.exercises if not exercise_ids or ex.id in exercise_ids]

@@ -37,11 +37,12 @@ def partial_send(model: str) -> str:
             "buffer and send it when the socket is writable again")
 
 
-def framing(got_length: int, line_length: int) -> str:
-    """line.large when a reply's length prefix is wrong: the line was cut up on input."""
-    return (f"a reply said its line is {got_length} bytes long, but the line sent was "
-            f"{line_length}: a 64 KiB line arrives in many recv() chunks; keep an input buffer "
-            "per connection and reply only once a whole line (up to b'\\n') is in it")
+def framing(what: str) -> str:
+    """line.large when `what` (a reply's wrong length, a b'\\n' inside it) shows the server
+    answered recv() chunks, not lines: the bug is on the input side, not in send()."""
+    return (f"{what}: your server answered a recv() chunk, not a line. A 64 KiB line arrives "
+            "in many chunks: keep an input buffer per connection and reply only once a whole "
+            "line (up to b'\\n') is in it")
 
 
 def never_closes(model: str) -> str:

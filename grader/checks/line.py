@@ -97,17 +97,23 @@ def large(ctx: CheckContext) -> Outcome:
 
 
 def _large_hint(got: bytes, expected: bytes, size: int, model: str) -> str:
-    """Where the replies go wrong tells which bug: a reply whose length prefix is not
-    the line's was written for part of a line (framing); a reply cut short, or followed
-    too early by the next one, lost the rest of a partial send()."""
+    """Where the replies go wrong tells which bug. A reply whose length prefix is not the
+    line's, or with a b'\n' inside it, answered a recv() chunk, not a line (framing); a
+    reply cut short, or followed too early by the next one, lost the rest of a send()."""
     at = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), None)
     if at is None:  # what came is right, only short
         return hints.partial_send(model)
     start = expected.rfind(b"\n", 0, at) + 1  # the reply the difference is in
+    number = expected.count(b"\n", 0, start) + 1
     head, wanted = got[start:].split(b" ", 1)[0], expected[start:].split(b" ", 1)[0]
-    if head == wanted:
-        return hints.partial_send(model)
-    return hints.framing(int(head), size) if head.isdigit() else FRAMING_HINT
+    if not head.isdigit():
+        return FRAMING_HINT
+    if head != wanted:
+        return hints.framing(f"reply {number} says its line is {int(head)} bytes long, "
+                             f"but the line sent was {size}")
+    if b"\n" in got[start:start + len(head) + 1 + int(head)]:
+        return hints.framing(f"reply {number} has a b'\\n' inside it")
+    return hints.partial_send(model)
 
 
 @check("robust.silent_client", Stage.NETWORK, "a silent client does not block others",
@@ -177,7 +183,8 @@ def eof_flush(ctx: CheckContext) -> Outcome:
     if got != expected:
         return Outcome(False, expected=describe(expected) + " then EOF",
                        got=first_difference(got, expected),
-                       hint="on recv() == b'' the client is done sending: "
+                       hint=FRAMING_HINT if not expected.startswith(got) else  # wrong, not short
+                       "on recv() == b'' the client is done sending: "
                        "still send every reply you owe, then close")
     return Outcome(False, expected="the server to close after its replies",
                    got=f"the connection stayed open ({reader.error})",
