@@ -7,6 +7,13 @@ phase and its reference solution. Every mistake is reported as
 check's parameters are validated against what the check declares in the
 registry (grader/checks/), so a typo is an error, never a silent default.
 
+A check an OS profile makes impossible to pass is said so on its entry, with
+the reason, and is then not run under that profile (reported unavailable):
+
+    - check: robust.fd_limit
+      points: 1
+      unavailable: {windows: "select() there takes at most 512 sockets"}
+
 Blocks may be written once and reused, as compose.yaml does: top-level `x-`
 keys are ignored, `<<: *anchor` merges a mapping, and a list alias inside a
 list is spliced in (`checks: [*battery, {check: robust.fd_limit, points: 1}]`).

@@ -5,8 +5,10 @@ model (labs-review item 29)."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
-from conftest import BROKEN, quiet, write_lab
+from conftest import BROKEN, REPO, quiet, write_lab
 
 from grader.checks import hints
 from grader.results import print_table
@@ -158,3 +160,13 @@ exercises:
     assert "t / eof  1/3" in lines, lines  # the exercise's subtotal
     assert not [line for line in lines if line != line.rstrip()], lines
     assert any(line.startswith("  FAIL  half-close") and line.endswith("0/2") for line in lines)
+
+
+def test_the_first_make_installs_without_an_editable_warning_box(tmp_path):
+    """Walkthrough friction 8: an editable install (-e) printed setuptools'
+    BuildBackendWarning box on the first `make lab-3`; the code runs from the
+    checkout, so the venv takes a plain install."""
+    commands = subprocess.run(["make", "-n", "venv", f"VENV={tmp_path / 'venv'}"], cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout
+    install = [line for line in commands.splitlines() if "install" in line and ".[test]" in line]
+    assert install and not [line for line in install if " -e " in line], commands
