@@ -105,7 +105,7 @@ def gradescope(report: RunReport) -> dict:
     for exercise, sides in report.load.items():
         if (mine := sides.get("submission")) is not None:
             leaderboard += [{"name": f"{exercise}: replies/s", "value": round(mine.ok_rps, 1)},
-                            {"name": f"{exercise}: p95 ms", "value": mine.p95_ms,
+                            {"name": f"{exercise}: p95 ms", "value": round(mine.p95_ms, 3),
                              "order": "asc"}]
     data = {
         "score": score,
