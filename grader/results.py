@@ -202,7 +202,7 @@ class Row:
     check: str  # the check's registry name, or the first and last of a group
     required: bool
     score: float
-    max_score: float
+    max_score: float  # what it counts for here: nothing when it is not run under this OS
     outcome: Outcome
     count: int = 1
 
@@ -216,12 +216,13 @@ def rows(results: list[CheckResult]) -> list[Row]:
                 and r.status == last.status and r.outcome.explain() == last.outcome.explain()):
             last.count += 1
             last.score += r.score
-            last.max_score += r.max_score
+            last.max_score += r.counted_max
             last.required = last.required or r.required
             last.title = f"{last.count} checks not run"
             last.check = f"{last.check.split(' … ')[0]} … {r.check}"
             continue
-        out.append(Row(r.status, r.title, r.check, r.required, r.score, r.max_score, r.outcome))
+        out.append(Row(r.status, r.title, r.check, r.required, r.score, r.counted_max,
+                       r.outcome))
     return out
 
 

@@ -232,8 +232,10 @@ def conformance(ctx: CheckContext) -> Outcome:
                              "/proc/PID/fd or /proc/PID/task/*/syscall",
                              hint="docker mode: the grader service needs cap_add SYS_PTRACE")
     found = describe_model(load, idle, clients, idle_cpu)
-    figure = (f"{found}; {served}/{clients} clients answered; idle threads in "
-              f"{', '.join(sorted(idle.blocked))}; eventpoll fds: {idle.eventpoll}")
+    asleep = ("idle threads never asleep (running)" if set(idle.blocked) == {"running"}
+              else f"idle threads in {', '.join(sorted(idle.blocked))}")
+    figure = (f"{found}; {served}/{clients} clients answered; {asleep}; "
+              f"eventpoll fds: {idle.eventpoll}")
     if model not in MODELS:
         return Outcome(True, figure=figure)  # no model to hold it to: evidence only
     wrong = verdict(model, os_name, load, idle, clients)
