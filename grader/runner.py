@@ -154,45 +154,51 @@ def grade_exercise(report: RunReport, ex: Exercise, submission: Path, single_fil
         report.logs[ex.id] = log = target.server_log()
         target.stop()
     if ended and state:
-        why, hint = crash_reason(ex, outcomes, state, log, report.os_name)
+        why, hint, explains = crash_reason(ex, outcomes, state, log, report.os_name)
         report.crashes[ex.id] = why + (f"; {hint}" if hint else "")
         progress(f"[{ex.id}] {report.crashes[ex.id]}")
-        blame(outcomes, why, hint, ended=True)
+        blame(outcomes, why, hint, explains)
     elif state:  # alive, but it ran into a limit
-        blame(outcomes, state, "", ended=False)
+        blame(outcomes, state, "", None)
     return [_result(ex, check, *outcomes.get(i, (Outcome.error("not run"), 0.0)),
                     os_name=report.os_name) for i, check in enumerate(ex.checks)]
 
 
 def crash_reason(ex: Exercise, outcomes: dict, state: str, log: str,
-                 os_name: str) -> tuple[str, str]:
-    """(why, hint) for a server that ended during grading: how it ended, at which
-    check, the exception its log ends with, and what the OS profile hid from it."""
+                 os_name: str) -> tuple[str, str, list[int]]:
+    """(why, hint, the checks it explains) for a server that ended during grading: how
+    it ended, at which check, the exception its log ends with, and what the OS profile
+    hid from it. A check that failed while the server still ran keeps its own reason."""
     network = [i for i, c in enumerate(ex.checks) if c.stage == Stage.NETWORK and i in outcomes]
+    loads = [i for i, c in enumerate(ex.checks) if c.stage == Stage.LOAD and i in outcomes]
     ran = [i for i in network if not outcomes[i][0].skipped]
-    if network and not ran:
-        when = " before it listened"
-    elif ran and any(outcome.skipped for outcome, _ in outcomes.values()):
+    first = outcomes[network[0]][0].got if network else ""
+    if not ran and ("before it listened" in first or "never accepted" in first):
+        when, explains = " before it listened", []
+    elif ran and any(outcomes[i][0].skipped for i in network + loads):
         last = ex.checks[ran[-1]].title
         when = f" {'after' if outcomes[ran[-1]][0].passed else 'during'} the check {last!r}"
-    else:
-        when = ""
+        explains = [ran[-1]]
+    else:  # during the last network check or the load phase
+        when, explains = "", ran[-1:] + loads
     ended, _, rest = state.partition("; ")
     crash = last_exception(log)
     why = f"{ended}{when}: {crash}" if crash else (
         f"{ended}{when}" + (": its log (server.log) says why" if "exited" in ended else ""))
-    return why + (f"; {rest}" if rest else ""), hidden_by_profile(crash, os_name)
+    return why + (f"; {rest}" if rest else ""), hidden_by_profile(crash, os_name), explains
 
 
-def blame(outcomes: dict, why: str, hint: str, ended: bool) -> None:
+def blame(outcomes: dict, why: str, hint: str, explains: list[int] | None) -> None:
     """What ended (or limited) the server explains its failures better than the checks'
-    own hints; the checks its end kept from running all get that one reason (shown once)."""
+    own hints: the checks its end kept from running all get that one reason (shown once),
+    the check it died in gets it first in its hint. `explains` None: it still runs (a
+    limit it ran into may explain every failure)."""
     for i, (outcome, seconds) in list(outcomes.items()):
         if outcome.passed or why in outcome.explain():
             continue
-        if outcome.skipped and ended:
+        if outcome.skipped and explains is not None:
             outcomes[i] = (Outcome.not_run(why, hint), seconds)
-        else:
+        elif explains is None or i in explains:
             outcome.hint = "; ".join(filter(None, [why, hint, outcome.hint]))
 
 

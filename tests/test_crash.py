@@ -195,3 +195,46 @@ def test_a_gone_server_is_said_so():
         "the server is gone (it is no longer running)"
     assert why_failed(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")) == \
         "Connection refused"
+
+
+NO_FRAMING_DIES_ON_RESET = '''\
+import os, selectors, socket
+
+sel = selectors.DefaultSelector()
+listener = socket.create_server((os.environ["HOST"], int(os.environ["PORT"])))
+sel.register(listener, selectors.EVENT_READ)
+while True:
+    for key, _ in sel.select():
+        if key.fileobj is listener:
+            sel.register(listener.accept()[0], selectors.EVENT_READ)
+            continue
+        try:
+            data = key.fileobj.recv(65536)
+        except ConnectionResetError:
+            data = b""
+        if b"reset me" in data:                 # robust.reset's payload: it dies there
+            raise RuntimeError("not today")
+        if not data:
+            sel.unregister(key.fileobj)
+            key.fileobj.close()
+            continue
+        line = data.rstrip(b"\\n")              # no framing: one reply per chunk
+        try:
+            key.fileobj.sendall(b"%d %s\\n" % (len(line), line))
+        except OSError:
+            pass
+'''
+
+
+def test_a_check_failed_before_the_crash_keeps_its_own_reason(tmp_path):
+    lab = labs_with(tmp_path)
+    report = grade_in_process(lab, submission(tmp_path, NO_FRAMING_DIES_ON_RESET), "local",
+                              "linux", tmp_path / "results", progress=quiet)
+    by_check = {r.check: r.outcome for r in report.results}
+    assert by_check["line.split"].status == "failed"
+    assert "exited" not in by_check["line.split"].explain()  # it was alive then
+    assert "recv() chunk" in by_check["line.split"].hint
+    assert by_check["robust.reset"].hint.startswith(
+        "your server exited with code 1 during the check 'clients that reset (RST) do not kill "
+        "the server': RuntimeError: not today (server.py line 16)"), by_check["robust.reset"]
+    assert by_check["line.pipelined"].skipped and by_check["robust.concurrent"].skipped
