@@ -136,24 +136,26 @@ def grade_exercise(report: RunReport, ex: Exercise, submission: Path, single_fil
         return grade_module(report, ex, folder, entry, single_file, progress)
     target = target_for(report, ex.id, folder, entry, limits=ex.limits)
     outcomes: dict[int, tuple[Outcome, float]] = {}
+    ours = ""  # the grading machinery failed: its error stands, whatever the server did
     try:
         outcomes = run_stages(report, ex, target, progress)
     except StackError as exc:
-        progress(f"[{ex.id}] error: {exc}")
-        outcomes = {i: (Outcome.not_run(str(exc), status=Status.ERROR), 0.0)
-                    for i in range(len(ex.checks))}
+        ours = str(exc)
     except UsageError:
         raise
     except Exception as exc:  # noqa: BLE001 - a crash of the grader is an error, never a pass
-        why = f"the grader crashed: {type(exc).__name__}: {exc}"
-        progress(f"[{ex.id}] error: {why}")
-        outcomes = {i: (Outcome.not_run(why, status=Status.ERROR), 0.0)
-                    for i in range(len(ex.checks))}
+        ours = f"the grader crashed: {type(exc).__name__}: {exc}"
     finally:
         state, ended = target.server_state(), target.exited()
         report.logs[ex.id] = log = target.server_log()
         target.stop()
-    if ended and state:
+    if ours:
+        progress(f"[{ex.id}] error: {ours}")
+        outcomes = {i: (Outcome.not_run(ours, status=Status.ERROR), 0.0)
+                    for i in range(len(ex.checks))}
+    if ended and state and ours:
+        report.crashes[ex.id] = crash_reason(ex, {}, state, log, report.os_name)[0]
+    elif ended and state:
         why, hint, explains = crash_reason(ex, outcomes, state, log, report.os_name)
         report.crashes[ex.id] = why + (f"; {hint}" if hint else "")
         progress(f"[{ex.id}] {report.crashes[ex.id]}")
