@@ -170,7 +170,8 @@ def crash_reason(ex: Exercise, outcomes: dict, state: str, log: str,
                  os_name: str) -> tuple[str, str, list[int]]:
     """(why, hint, the checks it explains) for a server that ended during grading: how
     it ended, at which check, the exception its log ends with, and what the OS profile
-    hid from it. A check that failed while the server still ran keeps its own reason."""
+    hid from it. A check that failed while the server still ran keeps its own reason,
+    unless a limit ended it (memory, processes, time: they build up before they kill)."""
     network = [i for i, c in enumerate(ex.checks) if c.stage == Stage.NETWORK and i in outcomes]
     loads = [i for i, c in enumerate(ex.checks) if c.stage == Stage.LOAD and i in outcomes]
     ran = [i for i in network if not outcomes[i][0].skipped]
@@ -183,6 +184,8 @@ def crash_reason(ex: Exercise, outcomes: dict, state: str, log: str,
         explains = [ran[-1]]
     else:  # during the last network check or the load phase
         when, explains = "", ran[-1:] + loads
+    if "limit" in state:  # memory, processes, time: a limit builds up, an exception is
+        explains = network + loads  # one moment, so it may explain every failure before
     ended, _, rest = state.partition("; ")
     crash = last_exception(log)
     why = f"{ended}{when}: {crash}" if crash else (
