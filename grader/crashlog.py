@@ -92,5 +92,7 @@ def hidden_by_profile(crash: Crash | None, os_name: str) -> str:
 
 
 def tail(log: str, lines: int = 10) -> list[str]:
-    """The last `lines` non-empty lines of the log, without compose's prefix."""
-    return [line for line in lines_of(log) if line.strip()][-lines:]
+    """The last `lines` lines the server printed (not compose's prefix nor its
+    "Attaching to ..." header)."""
+    return [line for line in lines_of(log)
+            if line.strip() and not line.startswith("Attaching to ")][-lines:]

@@ -238,3 +238,9 @@ def test_a_check_failed_before_the_crash_keeps_its_own_reason(tmp_path):
         "your server exited with code 1 during the check 'clients that reset (RST) do not kill "
         "the server': RuntimeError: not today (server.py line 16)"), by_check["robust.reset"]
     assert by_check["line.pipelined"].skipped and by_check["robust.concurrent"].skipped
+
+
+def test_the_log_tail_is_what_the_server_printed():
+    log = ("Attaching to iolab-x-select_server_1\n"
+           + "".join(f"server_1  | line {i}\n" for i in range(12)) + "server_1  | \n")
+    assert crashlog.tail(log) == [f"line {i}" for i in range(2, 12)]

@@ -14,12 +14,14 @@ from grader.outcome import Outcome
 
 # A relative p95 limit counts the reference's p95 as at least this. Not for rounding
 # any more (latency is measured in µs, grader/load/latency.py) but for noise: on the
-# project's busy 2-core machine the same reference server's p95 moved between 1.2 and
-# 8.5 ms from one 5 s run to the next (20 users, load average 13; ratios of two runs
-# 0.44-1.74). Below ~3 ms a reference's p95 says more about the machine than about the
-# server, so with max_p95_ratio 5 no limit is under 15 ms (it was 25 ms with Locust's
-# whole milliseconds): a server that blocks on one client costs its others far more.
-P95_FLOOR_US = 3000.0
+# project's shared 2-core machine the same reference server's p95 moved between 1.2 and
+# 8.5 ms from one 5 s run to the next (20 users, load average 13), and a correct
+# non-blocking server (lab-3's poll starter, whose bugs do not touch 1 KiB lines) measured
+# p95 26.1 ms while its reference measured 3.42 ms right after (load average above 20).
+# Below 10 ms a p95 says more about the machine than about the server, so with
+# max_p95_ratio 5 no limit is under 50 ms (25 ms before, with Locust's whole ms): a
+# server that blocks on one client makes the others wait hundreds of ms.
+P95_FLOOR_US = 10_000.0
 
 
 FAILURE_RATIO = Param("max_failure_ratio", float, 0.0, "share of requests allowed to fail")
