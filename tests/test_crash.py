@@ -244,3 +244,15 @@ def test_the_log_tail_is_what_the_server_printed():
     log = ("Attaching to iolab-x-select_server_1\n"
            + "".join(f"server_1  | line {i}\n" for i in range(12)) + "server_1  | \n")
     assert crashlog.tail(log) == [f"line {i}" for i in range(2, 12)]
+
+
+def test_a_lesson_the_crash_kept_from_running_is_not_passed(tmp_path):
+    """An `expect: fail` check passes by failing; one that never ran showed nothing."""
+    lab = write_lab(tmp_path / "labs", "crash", LAB.format(model="select").replace(
+        "{check: line.basic, points: 1}",
+        "{check: line.basic, points: 0, required: false, expect: fail}"))
+    report = grade_in_process(lab, submission(tmp_path, SYNTAX_ERROR), "local", "linux",
+                              tmp_path / "results", progress=quiet)
+    lesson = report.results[0]
+    assert not lesson.outcome.passed and lesson.outcome.got.startswith("not run: your server")
+    assert "fails by design" not in lesson.outcome.explain()
