@@ -25,10 +25,12 @@ help:
 	@echo "make bench-batch [BENCH_BATCH_ARGS='--smoke'] (students/hour of the batch grader)"
 	@echo "make lab-3-measure [SUBMISSION=path] (select/poll/epoll timed on your servers)"
 
+# Not an editable install: the code runs in place from the checkout (pyproject's
+# packages = []), so -e would add nothing but setuptools' BuildBackendWarning box.
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q '.[test]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -47,12 +49,17 @@ gradescope-base:
 # docs/gradescope-prairielearn.md.
 prairielearn-image:
 	bash docker/prairielearn-image.sh
+
 # lab-3 step 5: select/poll/epoll timed on your servers as connections grow
 # (local mode; writes results/lab-3/measure-<run-id>/measure.html). LEVELS=0,100,500
 lab-%-measure: venv
 	$(PYTHON) -m grader measure lab-$* $(if $(SUBMISSION),--submission $(SUBMISSION)) \
 	  $(if $(LEVELS),--levels $(LEVELS))
 
+# GNU make exits 2 whenever a command fails, so `echo $?` after make cannot tell a
+# failed check from bad input; make's own last line ("make: *** [...] Error N") shows
+# the grader's code N, and `.venv/bin/python -m grader lab-3 ...` (the command below)
+# returns it as is (README: "Exit codes").
 lab-%: venv
 	@$(if $(filter docker,$(MODE)),bash docker/build-images.sh)
 	$(if $(WORKERS),IOLAB_WORKERS=$(WORKERS)) $(PYTHON) -m grader lab-$* $(GRADE_ARGS)

@@ -7,13 +7,16 @@ row a second, read by grader.load.stats.read_stats into LoadStats.history).
 Throughput comes from Locust's per-second request counts in its final JSON
 (complete to the last request), or else from the growth of "Total Request
 Count" between two history rows (Locust's own "Requests/s" column is a lagging
-sliding average, 0 for the first seconds). Latency is the history's "50%" and
-"95%" columns, the percentiles of Locust's recent window, in milliseconds.
+sliding average, 0 for the first seconds). Latency is p50 and p95 of each second
+from the load phase's µs histograms (grader/load/latency.py), drawn in µs for a
+fast server and in ms otherwise; without them, the history's "50%" and "95%"
+columns (Locust's recent window, whole milliseconds).
 """
 
 from __future__ import annotations
 
 from grader.checks.load import latency_ceiling, throughput_floor
+from grader.load import latency
 from grader.svg import THRESHOLD, Series, line_chart, short
 
 SUBMISSION = "#1f6feb"  # blue: what the student's server did
@@ -114,17 +117,45 @@ def throughput_chart(submission, reference=None, floor: float | None = None) -> 
                       empty="Locust recorded no history")
 
 
+def percentiles(stats) -> dict[str, list[tuple[float, float]]]:
+    """{"p50", "p95"} as (t, µs) over the load phase: from the µs histogram of each
+    second (grader/load/latency.py) when there, else Locust's whole-ms history."""
+    origin = (getattr(stats, "span", None) or (None,))[0]
+    seconds = getattr(stats, "latency_seconds", None)
+    if not seconds:
+        line = timeline(stats.history, origin)
+        return {q: [(t, ms * 1000) for t, ms in line[q]] for q in ("p50", "p95")}
+    start = origin if origin is not None else min(seconds)
+    return {f"p{q}": [(max(0.0, second + 0.5 - start), latency.percentile(hist, q / 100))
+                      for second, hist in sorted(seconds.items())] for q in (50, 95)}
+
+
 def latency_chart(submission, reference=None, ceiling: float | None = None) -> str:
-    mine = timeline(submission.history, (getattr(submission, "span", None) or (None,))[0])
-    series = [Series("submission p95", mine["p95"], SUBMISSION),
-              Series("submission p50", mine["p50"], SUBMISSION, dashed=True, width=1.2)]
+    """p50 and p95 per second, in µs for a fast server and ms otherwise; ceiling in µs."""
+    mine = percentiles(submission)
+    theirs = percentiles(reference) if reference is not None else {"p50": [], "p95": []}
+    values = [v for side in (mine, theirs) for q in side.values() for _, v in q]
+    unit, scale = ("µs", 1.0) if max(values, default=0) < 2000 else ("ms", 1000.0)
+
+    def scaled(points):
+        return [(t, v / scale) for t, v in points]
+
+    series = [Series("submission p95", scaled(mine["p95"]), SUBMISSION),
+              Series("submission p50", scaled(mine["p50"]), SUBMISSION, dashed=True, width=1.2)]
     if reference is not None:
-        theirs = timeline(reference.history, (getattr(reference, "span", None) or (None,))[0])
-        series += [Series("reference p95", theirs["p95"], REFERENCE),
-                   Series("reference p50", theirs["p50"], REFERENCE, dashed=True, width=1.2)]
-    thresholds = [(f"p95 threshold {ceiling:g} ms", ceiling)] if ceiling else []
+        series += [Series("reference p95", scaled(theirs["p95"]), REFERENCE),
+                   Series("reference p50", scaled(theirs["p50"]), REFERENCE, dashed=True,
+                          width=1.2)]
+    thresholds, notes = [], []
+    if ceiling:  # far above the data, a threshold line would flatten it: say it instead
+        label = f"p95 threshold {latency.shown(ceiling)}"
+        if ceiling <= 2 * max(values, default=0):
+            thresholds.append((label, ceiling / scale))
+        else:
+            notes.append(f"{label} (far above)")
     return line_chart("Latency: response time percentiles", series, x_label=TIME_AXIS,
-                      y_label="ms", thresholds=thresholds, empty="Locust recorded no history")
+                      y_label=unit, thresholds=thresholds, notes=notes,
+                      empty="Locust recorded no history")
 
 
 def thresholds_of(load: dict | None, reference) -> tuple[float | None, float | None]:
@@ -139,7 +170,8 @@ FIGURES = [("users", lambda s: f"{s.users}"),
            ("requests", lambda s: f"{s.requests:,}"),
            ("failed", lambda s: f"{s.failures:,} ({s.failure_ratio:.2%})"),
            ("correct replies/s", lambda s: f"{s.ok_rps:,.0f}"),
-           ("p50 / p95 / p99", lambda s: f"{s.p50_ms:g} / {s.p95_ms:g} / {s.p99_ms:g} ms")]
+           ("p50 / p95 / p99", lambda s: " / ".join(latency.shown(v) for v in
+                                                    (s.p50_us, s.p95_us, s.p99_us)))]
 
 
 def load_view(submission, reference=None, load: dict | None = None) -> dict:

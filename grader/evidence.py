@@ -102,6 +102,23 @@ def find_server(uid: int = SERVER_UID) -> int | None:
     return best[1] if best else None
 
 
+def server_alive(uid: int = SERVER_UID) -> bool | None:
+    """Docker mode: whether any process of the server's user is left in the PID
+    namespace the grader shares with it (the server's init counts: it lives as long
+    as the server). None when the stack's namespace holder (compose.yaml's `pidns`,
+    `sleep infinity`) is not visible: no shared namespace, nothing can be told."""
+    shared = False
+    for pid in processes():
+        try:
+            owner = os.stat(f"/proc/{pid}").st_uid
+        except OSError:
+            continue
+        if owner == uid:
+            return True
+        shared = shared or cmdline(pid) == ["sleep", "infinity"]
+    return False if shared else None
+
+
 def tree(root: int) -> list[int]:
     """root and all its descendants."""
     parents = processes()

@@ -7,6 +7,13 @@ phase and its reference solution. Every mistake is reported as
 check's parameters are validated against what the check declares in the
 registry (grader/checks/), so a typo is an error, never a silent default.
 
+A check an OS profile makes impossible to pass is said so on its entry, with
+the reason, and is then not run under that profile (reported unavailable):
+
+    - check: robust.fd_limit
+      points: 1
+      unavailable: {windows: "select() there takes at most 512 sockets"}
+
 Blocks may be written once and reused, as compose.yaml does: top-level `x-`
 keys are ignored, `<<: *anchor` merges a mapping, and a list alias inside a
 list is spliced in (`checks: [*battery, {check: robust.fd_limit, points: 1}]`).
@@ -35,7 +42,7 @@ DEFAULT_LIMITS = {"memory": "512m", "cpus": 1.0, "pids": 512, "nofile": 4096, "t
 LIMIT_KINDS = {"memory": (str, int), "cpus": (int, float), "pids": int, "nofile": int,
                "timeout": (int, float)}
 KINDS = ("server", "module")  # module: a Python module tested by pytest (lab-0)
-ENTRY_KEYS = ("check", "points", "title", "visibility", "required", "expect")
+ENTRY_KEYS = ("check", "points", "title", "visibility", "required", "expect", "unavailable")
 
 
 def threshold_params() -> dict:
@@ -55,6 +62,13 @@ class CheckEntry:
     required: bool = True
     params: dict = field(default_factory=dict)
     expect: str = "pass"  # "fail": the check fails by design for this model (a lesson)
+    # {os: why}: OS profiles under which this check cannot be passed, so it is not run
+    # there (reported unavailable with the reason), e.g. 1100 connections under windows,
+    # where select() takes at most 512 sockets
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    def runs_on(self, os_name: str) -> bool:
+        return os_name not in self.unavailable
 
     @property
     def spec(self):
@@ -144,7 +158,7 @@ def _exercise(w: _File, node: yaml.Node) -> Exercise:
     for os_name in oses:
         if os_name not in OSES:
             raise w.fail(m["os"], f"unknown OS {os_name!r}; choose from {', '.join(OSES)}")
-    checks = [_check(w, n) for n in _sequence(w, m["checks"])]
+    checks = [_check(w, n, oses) for n in _sequence(w, m["checks"])]
     load = _load(w, m["load"]) if "load" in m else None
     if load is None and any(c.stage == Stage.LOAD for c in checks):
         raise w.fail(m["checks"], "load.* checks need a load: section in the exercise")
@@ -161,7 +175,7 @@ def _exercise(w: _File, node: yaml.Node) -> Exercise:
     )
 
 
-def _check(w: _File, node: yaml.Node) -> CheckEntry:
+def _check(w: _File, node: yaml.Node, oses: list[str]) -> CheckEntry:
     m = _mapping(w, node, "a check", required=("check", "points"), optional=None)
     name = _scalar(w, m["check"])
     if name not in REGISTRY:
@@ -178,6 +192,7 @@ def _check(w: _File, node: yaml.Node) -> CheckEntry:
     expect = data.get("expect", "pass")
     if expect not in ("pass", "fail"):
         raise w.fail(m.get("expect"), f"expect must be pass or fail, got {expect!r}")
+    unavailable = _unavailable(w, m["unavailable"], oses) if "unavailable" in m else {}
     params = {k: v for k, v in data.items() if k not in ENTRY_KEYS}
     for key in spec.unknown(params):
         raise w.fail(m[key], f"unknown parameter {key!r} for {name} "
@@ -190,7 +205,27 @@ def _check(w: _File, node: yaml.Node) -> CheckEntry:
                          f"{_kind(param.type)}, got {params[key]!r}")
     return CheckEntry(check=name, points=float(points), title=data.get("title", spec.title),
                       visibility=visibility, required=bool(data.get("required", True)),
-                      params=params, expect=expect)
+                      params=params, expect=expect, unavailable=unavailable)
+
+
+def _unavailable(w: _File, node: yaml.Node, oses: list[str]) -> dict[str, str]:
+    """`unavailable: {windows: "why"}`: where the check cannot be passed, and why."""
+    if not isinstance(node, yaml.MappingNode) or not node.value:
+        raise w.fail(node, "unavailable: must map an OS to the reason the check cannot be "
+                     "passed there, e.g. {windows: \"select() takes at most 512 sockets\"}")
+    reasons = {}
+    for key, value in node.value:
+        if key.value not in OSES:
+            raise w.fail(key, f"unavailable: unknown OS {key.value!r}; choose from "
+                         f"{', '.join(OSES)}")
+        if key.value not in oses:
+            raise w.fail(key, f"unavailable: the exercise does not run on {key.value} "
+                         f"(it runs on {', '.join(oses)})")
+        if not isinstance(value, yaml.ScalarNode) or not str(value.value).strip() \
+                or value.tag != "tag:yaml.org,2002:str":
+            raise w.fail(value, f"unavailable: {key.value}: give the reason as text")
+        reasons[key.value] = str(value.value).strip()
+    return reasons
 
 
 def _kind(kind: type) -> str:

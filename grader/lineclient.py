@@ -6,6 +6,7 @@ server that stalls, floods or lies makes a check fail, never hang.
 
 from __future__ import annotations
 
+import errno
 import socket
 import struct
 import threading
@@ -32,6 +33,15 @@ def connect(addr: Address, timeout: float = 5.0, rcvbuf: int = 0) -> socket.sock
         raise
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
+
+
+def why_failed(exc: OSError) -> str:
+    """What a failed connection means for a student. In the stack a server whose
+    container has stopped is not "Temporary failure in name resolution" nor "No route
+    to host": it is gone."""
+    if isinstance(exc, socket.gaierror) or exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return "the server is gone (it is no longer running)"
+    return exc.strerror or str(exc)
 
 
 def reset(sock: socket.socket) -> None:
@@ -62,7 +72,7 @@ class Reader:
             self.error = "timed out"
             return False
         except OSError as exc:
-            self.error = f"connection error: {exc.strerror or exc}"
+            self.error = f"connection error: {why_failed(exc)}"
             return False
         if not chunk:
             self.eof = True

@@ -32,6 +32,9 @@ class Outcome:
     got: str = ""
     hint: str = ""
     status: Status | str = ""  # derived from `passed` when empty
+    # Not run: something before it decided (the server crashed or never listened, the
+    # file is missing). Such checks share one reason, shown once for all of them.
+    skipped: bool = False
 
     def __post_init__(self) -> None:
         self.status = Status(self.status) if self.status else (
@@ -44,7 +47,13 @@ class Outcome:
 
     @classmethod
     def unavailable(cls, why: str) -> Outcome:
-        return cls(False, got=why, status=Status.UNAVAILABLE)
+        return cls(False, got=why, status=Status.UNAVAILABLE, skipped=True)
+
+    @classmethod
+    def not_run(cls, why: str, hint: str = "", status: Status = Status.FAILED) -> Outcome:
+        """The check did not run because of `why` (shared with the others it stopped):
+        a failure when the server is to blame, an error when the grader is."""
+        return cls(False, got=f"not run: {why}", hint=hint, status=status, skipped=True)
 
     def explain(self) -> str:
         """One paragraph for a student: why it failed and what to try."""

@@ -53,12 +53,12 @@ def wait_listening(addr: Address, timeout: float,
     once when `alive()` says the server has exited (no point waiting for it)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if alive is not None and not alive():  # before connecting: in the stack a failed
+            return False                       # name lookup of a gone server takes seconds
         try:
             socket.create_connection(addr, timeout=1.0).close()
             return True
         except OSError:
-            if alive is not None and not alive():
-                return False
             time.sleep(0.05)
     return False
 

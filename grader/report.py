@@ -74,6 +74,8 @@ class RunReport:
     seconds: float = 0.0
     # per exercise: {"submission": LoadStats, "reference": LoadStats | None} (report.html)
     load: dict[str, dict] = field(default_factory=dict)
+    # per exercise whose server ended while graded: how, when, and its exception
+    crashes: dict[str, str] = field(default_factory=dict)
 
     @property
     def summary(self) -> Summary:

@@ -10,14 +10,15 @@ jinja2 template with autoescaping (grader/templates/report.html.j2).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from grader import charts
-from grader.outcome import CheckResult, Status
+from grader import charts, crashlog
+from grader.outcome import CheckResult, Outcome, Status
 from grader.report import RUN_FILE, RunReport, by_exercise, summarize
 
 MARK = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.ERROR: "ERROR",
@@ -106,19 +107,20 @@ def gradescope(report: RunReport) -> dict:
             # Gradescope's leaderboard (docs/platforms.md): higher is better by default
             leaderboard += [{"name": f"{exercise}: correct replies/s",
                              "value": round(mine.ok_rps, 1), "order": "desc"},
-                            {"name": f"{exercise}: p99 latency ms", "value": mine.p99_ms,
+                            {"name": f"{exercise}: p99 latency ms", "value": round(mine.p99_ms, 3),
                              "order": "asc"}]
     data = {
         "score": score,
         "execution_time": round(report.seconds, 1),
         "output": f"{report.lab.name}: {score:g}/{most:g}, {verdict} "
-                  f"({report.mode} mode, os={report.os_name}, run {report.run_id})",
+                  f"({report.mode} mode, os={report.os_name}, run {report.run_id})"
+                  + "".join(f"\n{ex}: {why}" for ex, why in report.crashes.items()),
         "output_format": "text",
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "extra_data": {"lab": report.lab.name, "run_id": report.run_id, "mode": report.mode,
                        "os": report.os_name, "passed": report.passed, "max_score": most,
-                       "load": load},
+                       "load": load, "crashes": report.crashes},
         "tests": tests,
     }
     if leaderboard:
@@ -174,8 +176,11 @@ def _exercise_view(report: RunReport, exercise: str, results: list[CheckResult])
     if sides.get("submission") is not None:
         load = charts.load_view(sides["submission"], sides.get("reference"),
                                 spec.load if spec else None)
-    return {"id": exercise, "title": spec.title if spec else "", "results": results,
-            "summary": summarize(results), "load": load, "links": _links(report, exercise)}
+    crash = report.crashes.get(exercise, "")
+    return {"id": exercise, "title": spec.title if spec else "", "rows": rows(results),
+            "summary": summarize(results), "load": load, "links": _links(report, exercise),
+            "crash": crash, "log_tail": crashlog.tail(report.logs.get(exercise, ""))
+            if crash else []}
 
 
 def html_report(report: RunReport) -> str:
@@ -189,17 +194,61 @@ def html_report(report: RunReport) -> str:
                    for ex, rs in by_exercise(report.results).items()])
 
 
+@dataclass
+class Row:
+    """A line of the terminal table and of report.html: one check, or the checks that
+    one event kept from running (a crash, a missing file), shown once with its reason."""
+
+    status: Status
+    title: str
+    check: str  # the check's registry name, or the first and last of a group
+    required: bool
+    score: float
+    max_score: float  # what it counts for here: nothing when it is not run under this OS
+    outcome: Outcome
+    count: int = 1
+
+
+def rows(results: list[CheckResult]) -> list[Row]:
+    """One row per check; consecutive checks not run for the same reason make one."""
+    out: list[Row] = []
+    for r in results:
+        last = out[-1] if out else None
+        if (last is not None and r.outcome.skipped and last.outcome.skipped
+                and r.status == last.status and r.outcome.explain() == last.outcome.explain()):
+            last.count += 1
+            last.score += r.score
+            last.max_score += r.counted_max
+            last.required = last.required or r.required
+            last.title = f"{last.count} checks not run"
+            last.check = f"{last.check.split(' … ')[0]} … {r.check}"
+            continue
+        out.append(Row(r.status, r.title, r.check, r.required, r.score, r.counted_max,
+                       r.outcome))
+    return out
+
+
+def _why(row: Row) -> str:
+    """A row's explanation; a group's title already says "not run"."""
+    text = row.outcome.explain()
+    return text.removeprefix("not run: ") if row.count > 1 else text
+
+
 def print_table(report: RunReport, out=print) -> None:
+    grouped = by_exercise(report.results)
     width = max((len(r.title) for r in report.results), default=20)
-    current = None
-    for r in report.results:
-        if r.exercise != current:
-            current = r.exercise
-            out(f"\n{report.lab.name} / {current}")
-        out(f"  {MARK[r.status]:<5} {r.title:<{width}}  {r.score:g}/{r.max_score:g}"
-            f"  {r.outcome.figure}".rstrip())
-        if not r.outcome.passed:
-            out(f"        {r.outcome.explain()}")
+    for exercise, results in grouped.items():
+        sub = summarize(results)
+        out(f"\n{report.lab.name} / {exercise}  {sub.score:g}/{sub.max_score:g}")
+        for row in rows(results):
+            out(f"  {MARK[row.status]:<5} {row.title:<{width}}  {row.score:g}/{row.max_score:g}"
+                f"  {row.outcome.figure}".rstrip())
+            if not row.outcome.passed:
+                out(f"        {_why(row)}")
+        if exercise in report.crashes and (tail := crashlog.tail(report.logs.get(exercise, ""))):
+            out(f"        the end of its log ({exercise}/server.log):")
+            for line in tail:
+                out(f"        | {line}".rstrip())
     summary = report.summary
     verdict = "PASSED: every required check passed" if report.passed else "FAILED"
     out(f"\nscore {summary.score:g}/{summary.max_score:g} — {verdict} ({report.seconds:.1f} s)")

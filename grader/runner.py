@@ -9,12 +9,14 @@ and turn outcomes into CheckResults. Nothing here knows what a check does.
 
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 import time
 from pathlib import Path
 
 from grader.checks import CheckContext, Stage, run_check
+from grader.crashlog import hidden_by_profile, last_exception
 from grader.errors import StackError, UsageError
 from grader.labspec import CheckEntry, Exercise, Lab
 from grader.load.lock import exclusive_load
@@ -34,6 +36,11 @@ def resolve_submission(submission: Path, exercise: Exercise, single_file: bool) 
     if single_file:
         return submission.parent, submission.name
     return submission / exercise.path, exercise.entry
+
+
+def submitted(submission: Path, exercise: Exercise, single_file: bool) -> bool:
+    folder, entry = resolve_submission(submission, exercise, single_file)
+    return (folder / entry).is_file()
 
 
 def check_submission(submission: Path) -> bool:
@@ -66,17 +73,15 @@ def grade(lab: Lab, submission: Path, mode: str, os_name: str, results_root: Pat
     """Grade `submission` on every exercise of `lab` (or those named): the engine's
     one entry point, for the command line, batch grading and the tests."""
     single_file = check_submission(submission)
-    exercises = [ex for ex in lab.exercises if not exercise_ids or ex.id in exercise_ids]
+    exercises = chosen_exercises(lab, exercise_ids)
     if single_file and not exercise_ids:
         exercises = exercises[:1]
-    if not exercises:
-        raise UsageError(f"no exercise {exercise_ids} in {lab.name}: "
-                         f"choose from {', '.join(ex.id for ex in lab.exercises)}")
-    for ex in exercises:
-        folder, entry = resolve_submission(submission, ex, single_file)
-        if ex.path == "." and not (folder / entry).is_file():
-            raise UsageError(f"{folder} has no {entry}: the exercise {ex.id!r} runs "
-                             f"`python {entry}` in your submission folder")
+    missing = [ex for ex in exercises if not submitted(submission, ex, single_file)]
+    for ex in missing:
+        # An exercise asked for by name, one in the submission folder itself, or nothing
+        # at all to grade: the submission is wrong, not the server (one line, exit 2).
+        if exercise_ids or ex.path == "." or len(missing) == len(exercises):
+            raise UsageError(missing_exercise(submission, ex))
     if mode == "local" and port and not port_free(port):
         raise UsageError(f"port {port} is already in use on 127.0.0.1: stop what listens "
                          "there, or leave out --port to get a free one")
@@ -90,6 +95,32 @@ def grade(lab: Lab, submission: Path, mode: str, os_name: str, results_root: Pat
     return report
 
 
+def chosen_exercises(lab: Lab, exercise_ids: list[str] | None) -> list[Exercise]:
+    """The exercises named (all when none are); an unknown name is bad input."""
+    ids = [ex.id for ex in lab.exercises]
+    for name in exercise_ids or []:
+        if name not in ids:
+            close = difflib.get_close_matches(name, ids, n=1)
+            guess = f": did you mean {close[0]}?" if close else ""
+            raise UsageError(f"no exercise {name!r} in {lab.name}{guess} "
+                             f"(choose from {', '.join(ids)})")
+    return [ex for ex in lab.exercises if not exercise_ids or ex.id in exercise_ids]
+
+
+def missing_exercise(submission: Path, ex: Exercise) -> str:
+    """Why an exercise's file is not where the grader looks, and what to pass instead."""
+    if ex.path == ".":
+        return (f"{submission} has no {ex.entry}: the exercise {ex.id!r} runs "
+                f"`python {ex.entry}` in your submission folder")
+    wanted = Path(ex.path) / ex.entry
+    if (submission / ex.entry).is_file():  # the exercise's own folder was given
+        parent = (f" ({submission.parent})" if (submission.parent / wanted).is_file() else "")
+        return (f"{submission} has no {wanted}: for the exercise {ex.id!r} pass the folder that "
+                f"holds {wanted}{parent}, or the file itself ({submission / ex.entry})")
+    return (f"{submission} has no {wanted}: the exercise {ex.id!r} is graded from "
+            f"{ex.path}/{ex.entry} in your submission folder")
+
+
 def grade_exercise(report: RunReport, ex: Exercise, submission: Path, single_file: bool,
                    progress) -> list[CheckResult]:
     if report.os_name in ("linux", "macos", "windows") and report.os_name not in ex.oses:
@@ -99,35 +130,81 @@ def grade_exercise(report: RunReport, ex: Exercise, submission: Path, single_fil
                 for check in ex.checks]
     folder, entry = resolve_submission(submission, ex, single_file)
     if not (folder / entry).is_file():
-        why = f"not submitted: {folder / entry} does not exist"
-        return [_result(ex, check, Outcome(False, got=why)) for check in ex.checks]
+        why = Outcome(False, got=f"not submitted: {folder / entry} does not exist", skipped=True)
+        return [_result(ex, check, why, os_name=report.os_name) for check in ex.checks]
     if ex.kind == "module":
         return grade_module(report, ex, folder, entry, single_file, progress)
     target = target_for(report, ex.id, folder, entry, limits=ex.limits)
     outcomes: dict[int, tuple[Outcome, float]] = {}
+    ours = ""  # the grading machinery failed: its error stands, whatever the server did
     try:
         outcomes = run_stages(report, ex, target, progress)
     except StackError as exc:
-        progress(f"[{ex.id}] error: {exc}")
-        outcomes = {i: (Outcome.error(str(exc)), 0.0) for i in range(len(ex.checks))}
+        ours = str(exc)
     except UsageError:
         raise
     except Exception as exc:  # noqa: BLE001 - a crash of the grader is an error, never a pass
-        why = f"the grader crashed: {type(exc).__name__}: {exc}"
-        progress(f"[{ex.id}] error: {why}")
-        outcomes = {i: (Outcome.error(why), 0.0) for i in range(len(ex.checks))}
+        ours = f"the grader crashed: {type(exc).__name__}: {exc}"
     finally:
-        state = target.server_state()
-        report.logs[ex.id] = target.server_log()
+        state, ended = target.server_state(), target.exited()
+        report.logs[ex.id] = log = target.server_log()
         target.stop()
-    results = []
-    for i, check in enumerate(ex.checks):
-        outcome, seconds = outcomes.get(i, (Outcome.error("not run"), 0.0))
-        if state and not outcome.passed and state not in outcome.explain():
-            # What ended the server explains the failure better than the check's hint.
-            outcome.hint = state + ("; " + outcome.hint if outcome.hint else "")
-        results.append(_result(ex, check, outcome, seconds=seconds))
-    return results
+    if ours:
+        progress(f"[{ex.id}] error: {ours}")
+        outcomes = {i: (Outcome.not_run(ours, status=Status.ERROR), 0.0)
+                    for i in range(len(ex.checks))}
+    if ended and state and ours:
+        report.crashes[ex.id] = crash_reason(ex, {}, state, log, report.os_name)[0]
+    elif ended and state:
+        why, hint, explains = crash_reason(ex, outcomes, state, log, report.os_name)
+        report.crashes[ex.id] = why + (f"; {hint}" if hint else "")
+        progress(f"[{ex.id}] {report.crashes[ex.id]}")
+        blame(outcomes, why, hint, explains)
+    elif state:  # alive, but it ran into a limit
+        blame(outcomes, state, "", None)
+    return [_result(ex, check, *outcomes.get(i, (Outcome.error("not run"), 0.0)),
+                    os_name=report.os_name) for i, check in enumerate(ex.checks)]
+
+
+def crash_reason(ex: Exercise, outcomes: dict, state: str, log: str,
+                 os_name: str) -> tuple[str, str, list[int]]:
+    """(why, hint, the checks it explains) for a server that ended during grading: how
+    it ended, at which check, the exception its log ends with, and what the OS profile
+    hid from it. A check that failed while the server still ran keeps its own reason,
+    unless a limit ended it (memory, processes, time: they build up before they kill)."""
+    network = [i for i, c in enumerate(ex.checks) if c.stage == Stage.NETWORK and i in outcomes]
+    loads = [i for i, c in enumerate(ex.checks) if c.stage == Stage.LOAD and i in outcomes]
+    ran = [i for i in network if not outcomes[i][0].skipped]
+    first = outcomes[network[0]][0].got if network else ""
+    if not ran and ("before it listened" in first or "never accepted" in first):
+        when, explains = " before it listened", []
+    elif ran and any(outcomes[i][0].skipped for i in network + loads):
+        last = ex.checks[ran[-1]].title
+        when = f" {'after' if outcomes[ran[-1]][0].passed else 'during'} the check {last!r}"
+        explains = [ran[-1]]
+    else:  # during the last network check or the load phase
+        when, explains = "", ran[-1:] + loads
+    if "limit" in state:  # memory, processes, time: a limit builds up, an exception is
+        explains = network + loads  # one moment, so it may explain every failure before
+    ended, _, rest = state.partition("; ")
+    crash = last_exception(log)
+    why = f"{ended}{when}: {crash}" if crash else (
+        f"{ended}{when}" + (": its log (server.log) says why" if "exited" in ended else ""))
+    return why + (f"; {rest}" if rest else ""), hidden_by_profile(crash, os_name), explains
+
+
+def blame(outcomes: dict, why: str, hint: str, explains: list[int] | None) -> None:
+    """What ended (or limited) the server explains its failures better than the checks'
+    own hints: the checks its end kept from running all get that one reason (shown once),
+    the check it died in gets it first in its hint. `explains` None: it still runs (a
+    limit it ran into may explain every failure)."""
+    for i, (outcome, seconds) in list(outcomes.items()):
+        if outcome.passed or why in outcome.explain():
+            continue
+        if outcome.skipped and explains is not None:
+            outcomes[i] = (Outcome.not_run(why, hint), seconds)
+        elif explains is None or i in explains:
+            outcome.hint = "; ".join(filter(None, [why, hint, outcome.hint]))
 
 
 def grade_module(report: RunReport, ex: Exercise, folder: Path, entry: str, single_file: bool,
@@ -144,11 +221,14 @@ def grade_module(report: RunReport, ex: Exercise, folder: Path, entry: str, sing
     progress(f"[{ex.id}] module checks: {len(ex.checks)} (pytest in a subprocess sandbox)")
     results = []
     for check in ex.checks:
+        if not check.runs_on(report.os_name):
+            results.append(_result(ex, check, Outcome.error("not run"), os_name=report.os_name))
+            continue
         started = time.monotonic()
         ctx = CheckContext(params=check.spec.resolve(check.params), model=ex.model,
                            os_name=report.os_name, submission=staged)
         outcome = run_check(check.spec, ctx)
-        results.append(_result(ex, check, outcome, seconds=round(time.monotonic() - started, 3)))
+        results.append(_result(ex, check, outcome, round(time.monotonic() - started, 3)))
     return results
 
 
@@ -176,8 +256,10 @@ def load_params(ex: Exercise, check: CheckEntry) -> dict:
 
 def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dict:
     """Network checks, then the load phase; returns {check index: (outcome, s)}."""
-    network = [i for i, c in enumerate(ex.checks) if c.stage == Stage.NETWORK]
-    loads = [i for i, c in enumerate(ex.checks) if c.stage == Stage.LOAD]
+    network = [i for i, c in enumerate(ex.checks)
+               if c.stage == Stage.NETWORK and c.runs_on(report.os_name)]
+    loads = [i for i, c in enumerate(ex.checks)
+             if c.stage == Stage.LOAD and c.runs_on(report.os_name)]
     progress(f"[{ex.id}] starting the server ({report.mode}, os={report.os_name})")
     target.start()
     progress(f"[{ex.id}] network checks: {len(network)}")
@@ -187,10 +269,10 @@ def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dic
     if not loads:
         return outcomes
     if not stage["listening"]:
-        why = Outcome.error("no load phase: the server never listened")
+        why = Outcome.not_run("no load phase: the server never listened", status=Status.ERROR)
         return outcomes | {i: (why, 0.0) for i in loads}
-    if state := target.server_state():  # died during the network checks: no load phase
-        why = Outcome(False, got="no load phase: the server is no longer running", hint=state)
+    if target.exited():  # died during the network checks: no load phase
+        why = Outcome.not_run("no load phase: the server is no longer running")
         return outcomes | {i: (why, 0.0) for i in loads}
     load = ex.load or {}
     progress(f"[{ex.id}] load: {load.get('users')} users for {load.get('duration')} s")
@@ -199,7 +281,8 @@ def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dic
         target.extend_watchdog(waited)
         with ticking(progress, f"[{ex.id}] load", float(load.get("duration", 5))):
             stats = target.load_phase(load)
-        reference = measure_reference(report, ex, progress) if needs_reference(ex) else None
+        reference = (measure_reference(report, ex, progress)
+                 if needs_reference(ex, report.os_name) else None)
     report.load[ex.id] = {"submission": stats, "reference": reference}
     seconds = round(time.monotonic() - started, 3)
     for i in loads:
@@ -209,11 +292,11 @@ def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dic
     return outcomes
 
 
-def needs_reference(ex: Exercise) -> bool:
+def needs_reference(ex: Exercise, os_name: str) -> bool:
     """A load check with a relative threshold set needs a calibration measurement."""
     return bool(ex.reference) and any(
-        load_params(ex, c).get(name) is not None
-        for c in ex.checks if c.stage == Stage.LOAD for name in c.spec.relative_params)
+        load_params(ex, c).get(name) is not None for c in ex.checks
+        if c.stage == Stage.LOAD and c.runs_on(os_name) for name in c.spec.relative_params)
 
 
 def measure_reference(report: RunReport, ex: Exercise, progress):
@@ -234,9 +317,11 @@ def measure_reference(report: RunReport, ex: Exercise, progress):
         target.stop()
 
 
-def _result(ex: Exercise, check: CheckEntry, outcome: Outcome, required: bool | None = None,
-            seconds: float = 0.0) -> CheckResult:
-    if check.expect == "fail":
+def _result(ex: Exercise, check: CheckEntry, outcome: Outcome, seconds: float = 0.0,
+            required: bool | None = None, os_name: str = "") -> CheckResult:
+    if not check.runs_on(os_name):  # lab.yaml: this check cannot be passed under os_name
+        outcome, required = Outcome.unavailable(check.unavailable[os_name]), False
+    elif check.expect == "fail":
         outcome = expected_failure(outcome)
     return CheckResult(exercise=ex.id, check=check.check, title=check.title,
                        max_score=check.points, outcome=outcome,
@@ -245,7 +330,11 @@ def _result(ex: Exercise, check: CheckEntry, outcome: Outcome, required: bool | 
 
 
 def expected_failure(outcome: Outcome) -> Outcome:
-    """A check marked `expect: fail` in lab.yaml: this model must fail it (the lesson)."""
+    """A check marked `expect: fail` in lab.yaml: this model must fail it (the lesson).
+    A check that did not run (the server crashed before it, or never listened) showed
+    nothing: it stays a failure, never a lesson passed."""
+    if outcome.skipped:
+        return outcome
     if outcome.status == Status.FAILED:
         why = f"expected {outcome.expected}, got {outcome.got}" if outcome.expected else outcome.got
         return Outcome(True, figure=f"fails by design, the lesson: {why}")

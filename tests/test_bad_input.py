@@ -112,6 +112,61 @@ def test_a_misspelt_parameter_is_one_line_and_exit_2_on_the_command_line(tmp_pat
     assert "lab.yaml line 8: unknown parameter 'conections' for robust.fd_limit" in line
 
 
+@pytest.mark.parametrize("unavailable, words", [
+    ("{windoze: no}", "line 8: unavailable: unknown OS 'windoze'; choose from linux, macos, windows"),
+    ("{windows: 512}", "line 8: unavailable: windows: give the reason as text"),
+    ("{windows: ''}", "line 8: unavailable: windows: give the reason as text"),
+    ("[windows]", "line 8: unavailable: must map an OS to the reason"),
+])
+def test_a_check_unavailable_on_an_os_needs_a_known_os_and_a_reason(tmp_path, unavailable, words):
+    bad = LAB_X.replace("points: 1}", f"points: 1, unavailable: {unavailable}}}")
+    with pytest.raises(UsageError) as err:
+        write_lab(tmp_path, "lab-x", bad)
+    assert words in str(err.value)
+
+
+def test_a_check_unavailable_where_its_exercise_never_runs_is_an_error(tmp_path):
+    bad = LAB_X.replace("model: select", "model: epoll").replace(
+        "points: 1}", "points: 1, unavailable: {windows: no epoll there}}")
+    with pytest.raises(UsageError) as err:
+        write_lab(tmp_path, "lab-x", bad)
+    assert "line 8: unavailable: the exercise does not run on windows (it runs on linux)" in str(
+        err.value)
+
+
+def test_a_check_unavailable_on_an_os_keeps_its_reason(tmp_path):
+    lab = write_lab(tmp_path, "lab-x", LAB_X.replace(
+        "points: 1}", "points: 1, unavailable: {windows: select() takes 512 sockets there}}"))
+    check = lab.exercises[0].checks[0]
+    assert check.unavailable == {"windows": "select() takes 512 sockets there"}
+    assert check.params == {} and not check.runs_on("windows") and check.runs_on("macos")
+
+
+def test_an_unknown_exercise_says_which_one_was_meant():
+    line = one_error_line(grade("lab-3", "--mode", "local", "--exercise", "epol"))
+    assert line == ("error: no exercise 'epol' in lab-3: did you mean epoll? "
+                    "(choose from select, poll, epoll, selectors, select-limit)")
+
+
+def test_a_folder_given_for_the_wrong_exercise_is_one_line_and_exit_2():
+    line = one_error_line(grade("lab-3", "--mode", "local", "--exercise", "poll",
+                                "--submission", "labs/lab-3/starter/poll"))
+    assert line == ("error: labs/lab-3/starter/poll has no poll/server.py: for the exercise "
+                    "'poll' pass the folder that holds poll/server.py (labs/lab-3/starter), or "
+                    "the file itself (labs/lab-3/starter/poll/server.py)")
+
+
+def test_a_lab_with_nothing_submitted_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "notes.txt").write_text("nothing here yet")
+    (tmp_path / "server.py").write_text("")  # select is there; the rest of a lab...
+    lab = tmp_path / "labs" / "lab-x"
+    lab.mkdir(parents=True)
+    (lab / "lab.yaml").write_text(LAB_X.replace("model: select", "model: select\n    path: sub"))
+    proc = grade("lab-x", "--mode", "local", "--submission", str(tmp_path),
+                 env=dict(os.environ, IOLAB_LABS=str(tmp_path / "labs")))
+    assert "has no sub/server.py" in one_error_line(proc)
+
+
 REUSED = """\
 lab: lab-x
 title: t

@@ -22,7 +22,7 @@ def test_exit_reasons_are_for_students():
     assert describe_exit(137) == ("your server was killed by signal SIGKILL: killed from "
                                   "outside (a limit, the kernel or the grader)")
     assert "segmentation fault" in describe_exit(-11)
-    assert "code 3" in describe_exit(3) and "server.log" in describe_exit(3)
+    assert describe_exit(3) == "your server exited with code 3"  # the runner adds its log's why
     assert mib(256 * 1024 ** 2) == "256 MiB" and mib(1024 ** 3) == "1 GiB"
 
 

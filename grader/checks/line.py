@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 
+from grader.checks import hints
 from grader.checks.registry import CheckContext, Param, Stage, check
 from grader.lineclient import (
     Reader,
@@ -19,6 +20,7 @@ from grader.lineclient import (
     first_difference,
     reply_for,
     reset,
+    why_failed,
 )
 from grader.outcome import Outcome
 
@@ -90,13 +92,28 @@ def large(ctx: CheckContext) -> Outcome:
     payload = b"".join(line + b"\n" for line in lines)
     got = exchange(ctx.addr, [payload], expected, timeout=ctx.param("timeout"),
                    slow_reader=True)
-    return _compare(
-        got,
-        expected,
-        f"{count} × {size // 1024} KiB lines, {len(expected)} bytes back",
-        "send() may take only part of the reply: keep the rest in a per-connection "
-        "output buffer and send it when the socket is writable (or use sendall in a thread)",
-    )
+    return _compare(got, expected, f"{count} × {size // 1024} KiB lines, {len(expected)} bytes back",
+                    _large_hint(got, expected, size, ctx.model))
+
+
+def _large_hint(got: bytes, expected: bytes, size: int, model: str) -> str:
+    """Where the replies go wrong tells which bug. A reply whose length prefix is not the
+    line's, or with a b'\n' inside it, answered a recv() chunk, not a line (framing); a
+    reply cut short, or followed too early by the next one, lost the rest of a send()."""
+    at = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), None)
+    if at is None:  # what came is right, only short
+        return hints.partial_send(model)
+    start = expected.rfind(b"\n", 0, at) + 1  # the reply the difference is in
+    number = expected.count(b"\n", 0, start) + 1
+    head, wanted = got[start:].split(b" ", 1)[0], expected[start:].split(b" ", 1)[0]
+    if not head.isdigit():
+        return FRAMING_HINT
+    if head != wanted:
+        return hints.framing(f"reply {number} says its line is {int(head)} bytes long, "
+                             f"but the line sent was {size}")
+    if b"\n" in got[start:start + len(head) + 1 + int(head)]:
+        return hints.framing(f"reply {number} has a b'\\n' inside it")
+    return hints.partial_send(model)
 
 
 @check("robust.silent_client", Stage.NETWORK, "a silent client does not block others",
@@ -137,7 +154,7 @@ def client_reset(ctx: CheckContext) -> Outcome:
     try:
         got = exchange(ctx.addr, [b"still alive?\n"], expected, timeout=ctx.param("timeout"))
     except OSError as exc:
-        why = f"could not connect after 3 resets: {exc.strerror or exc}"
+        why = f"could not connect after 3 resets: {why_failed(exc)}"
         return Outcome(False, expected="the server to keep serving", got=why, hint=_RESET_HINT)
     if got == expected:
         return Outcome(True, figure="3 resets survived, next client served")
@@ -166,11 +183,12 @@ def eof_flush(ctx: CheckContext) -> Outcome:
     if got != expected:
         return Outcome(False, expected=describe(expected) + " then EOF",
                        got=first_difference(got, expected),
-                       hint="on recv() == b'' the client is done sending: "
+                       hint=FRAMING_HINT if not expected.startswith(got) else  # wrong, not short
+                       "on recv() == b'' the client is done sending: "
                        "still send every reply you owe, then close")
     return Outcome(False, expected="the server to close after its replies",
                    got=f"the connection stayed open ({reader.error})",
-                   hint="when recv() returns b'' and the output buffer is empty, close the socket")
+                   hint=hints.never_closes(ctx.model))
 
 
 @check("robust.concurrent", Stage.NETWORK, "many clients at once",
@@ -192,7 +210,7 @@ def concurrent(ctx: CheckContext) -> Outcome:
                         failures.append(f"client {n}: {first_difference(got, reply_for(line))}")
                         return
         except OSError as exc:
-            failures.append(f"client {n}: {exc.strerror or exc}")
+            failures.append(f"client {n}: {why_failed(exc)}")
 
     threads = [threading.Thread(target=one_client, args=(n,)) for n in range(clients)]
     for t in threads:
@@ -204,4 +222,4 @@ def concurrent(ctx: CheckContext) -> Outcome:
     return Outcome(False, figure=f"{clients - len(failures)}/{clients} clients served",
                    expected=f"all {clients} concurrent clients served",
                    got=f"{len(failures)} failed, first: {failures[0]}",
-                   hint="serve every ready connection, not only the first one")
+                   hint=hints.concurrent(ctx.model))

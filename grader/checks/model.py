@@ -19,8 +19,16 @@ import time
 from collections import Counter
 
 from grader import evidence
+from grader.checks import hints
 from grader.checks.registry import CheckContext, Param, Stage, check
-from grader.lineclient import connect, describe, exchange, first_difference, reply_for
+from grader.lineclient import (
+    connect,
+    describe,
+    exchange,
+    first_difference,
+    reply_for,
+    why_failed,
+)
 from grader.outcome import Outcome
 from grader.proc import raise_fd_limit
 from servers.platforms import MODELS, WINDOWS_SELECT_LIMIT
@@ -30,11 +38,6 @@ ONE_THREAD = MULTIPLEXING + ("nonblocking", "iterative")
 FACILITY = {"select": "select()", "poll": "poll()", "epoll": "epoll", "kqueue": "kqueue"}
 DEFAULT_SELECTOR = {"linux": "epoll", "macos": "poll", "windows": "select"}  # emulated profiles
 BUSY = 0.2  # CPU s/s above which an idle server is spinning
-BUSY_HINT = (
-    "busy polling burns a whole core (the course notes: non-blocking IO retried in a loop "
-    "wastes the CPU): sleep in select()/poll()/epoll until a socket is ready instead of "
-    "calling recv()/accept() again and again"
-)
 
 
 def server_root(ctx: CheckContext) -> int | None:
@@ -174,9 +177,8 @@ def verdict(model: str, os_name: str, load: evidence.Snapshot, idle: evidence.Sn
             if "?" in idle.blocked and mux is None:
                 return f"one thread {how}", "cannot tell what it sleeps in (no ptrace rights)"
             if mux != wanted and not (mux == "select/poll" and wanted in ("select", "poll")):
-                seen = ", ".join(sorted(idle.blocked))
                 return (f"its thread asleep in {FACILITY.get(wanted, wanted)} while idle",
-                        f"it sleeps in {seen}; this exercise requires one thread {how}")
+                        f"{asleep_in(idle)}; this exercise requires one thread {how}")
             if wanted == "epoll" and idle.eventpoll == 0:
                 return "an epoll instance", "no anon_inode:[eventpoll] fd is open"
             if model == "epoll_et" and not idle.edge_triggered:
@@ -191,6 +193,17 @@ def verdict(model: str, os_name: str, load: evidence.Snapshot, idle: evidence.Sn
     elif model == "fork" and load.processes < clients // 2:
         return f"a process per connection (about {clients + 1} processes)", under
     return None
+
+
+def asleep_in(idle: evidence.Snapshot) -> str:
+    """What the idle thread was seen doing, in words."""
+    if set(idle.blocked) == {"running"}:
+        return "it never sleeps: its thread was running each time it was looked at, while idle"
+    return "it sleeps in " + ", ".join(sorted(idle.blocked))
+
+
+def spins(idle: evidence.Snapshot) -> bool:
+    return "running" in idle.blocked and multiplexer(idle.blocked) is None
 
 
 @check("model.conformance", Stage.NETWORK, "the server really uses the exercise's IO model",
@@ -219,13 +232,18 @@ def conformance(ctx: CheckContext) -> Outcome:
                              "/proc/PID/fd or /proc/PID/task/*/syscall",
                              hint="docker mode: the grader service needs cap_add SYS_PTRACE")
     found = describe_model(load, idle, clients, idle_cpu)
-    figure = (f"{found}; {served}/{clients} clients answered; idle threads in "
-              f"{', '.join(sorted(idle.blocked))}; eventpoll fds: {idle.eventpoll}")
+    asleep = ("idle threads never asleep (running)" if set(idle.blocked) == {"running"}
+              else f"idle threads in {', '.join(sorted(idle.blocked))}")
+    figure = (f"{found}; {served}/{clients} clients answered; {asleep}; "
+              f"eventpoll fds: {idle.eventpoll}")
     if model not in MODELS:
         return Outcome(True, figure=figure)  # no model to hold it to: evidence only
     wrong = verdict(model, os_name, load, idle, clients)
     if wrong is None:
         return Outcome(True, figure=figure)
+    if model in hints.MULTIPLEXING and spins(idle) and load.threads <= 2 and load.processes == 1:
+        return Outcome(False, figure=figure, expected=wrong[0], got=wrong[1],
+                       hint=hints.spinning(model))  # the model is right; its wait never waits
     return Outcome(False, figure=figure, expected=wrong[0], got=wrong[1], hint=HOW.get(
         model, "one loop in one thread: wait for ready sockets, then serve them; no threads, "
         "no os.fork") + " (the grader counts threads, processes, fds and system calls in /proc)")
@@ -265,7 +283,7 @@ def idle_cpu(ctx: CheckContext) -> Outcome:
         return Outcome(True, figure=figure)
     return Outcome(False, figure=figure, expected=f"at most {limit:g} CPU seconds per second "
                    "while every client is idle", got=f"{rate:.2f} (a whole core is 1.00)",
-                   hint=BUSY_HINT)
+                   hint=hints.spinning(ctx.model))
 
 
 @check("resource.threads", Stage.NETWORK, "threads stay bounded as clients grow",
@@ -305,10 +323,11 @@ def fd_limit(ctx: CheckContext) -> Outcome:
             snap = evidence.snapshot(root)  # after: every earlier connection was accepted
     except OSError as exc:
         got = b""
+        late = snap is None  # a snapshot taken after the failure, maybe while it exits
         snap = snap or (evidence.snapshot(root) if root and evidence.alive(root) else None)
-        why = f"connection {len(socks) + 1} failed: {exc.strerror or exc}"
+        why = f"client {len(socks) + 1} could not connect: {why_failed(exc)}"
     else:
-        why = ""
+        why, late = "", False
     finally:
         for sock in socks:
             sock.close()
@@ -321,21 +340,39 @@ def fd_limit(ctx: CheckContext) -> Outcome:
     except OSError:
         alive = False
     state = "it still serves once they leave" if alive else "and then it stopped serving: crashed?"
+    if late and not alive:
+        fds = ""  # counted while it went down: those figures mean nothing
     got_text = why or first_difference(got, expected)
-    uses_select = ctx.model == "select" or (snap and multiplexer(snap.blocked) == "select")
+    os_name = profile(ctx)
+    uses_select = (ctx.model == "select" or (snap and multiplexer(snap.blocked) == "select")
+                   or (ctx.model in ("selectors", "asyncio")
+                       and DEFAULT_SELECTOR[os_name] == "select"))
     if uses_select:
-        os_name = profile(ctx)
         fd = (snap.max_fd + 1) if snap and snap.max_fd else 1024
         lesson = (f"select() cannot watch socket {WINDOWS_SELECT_LIMIT + 1}: FD_SETSIZE is "
                   f"{WINDOWS_SELECT_LIMIT} sockets on Windows" if os_name == "windows"
                   else f"select() cannot watch fd {fd}: FD_SETSIZE is 1024 on Linux")
         return Outcome(False, figure=f"{count} connections{fds}",
                        expected=f"client {count + 1} served",
-                       got=f"{lesson} ({got_text}; {state})",
-                       hint="this is select()'s lesson, not a bug to hide: poll() and epoll "
-                       "have no such limit")
+                       got=f"{lesson} ({got_text}; {state})", hint=SELECT_LIMIT_HINT[os_name])
     return Outcome(False, figure=f"{count} connections{fds}",
                    expected=f"{describe(expected)} for client {count + 1}",
-                   got=f"{got_text}; {state}",
-                   hint="past 1024 descriptors select() fails and the default `ulimit -n` "
-                   "may too: use poll or epoll, and handle EMFILE from accept() without dying")
+                   got=f"{got_text}; {state}", hint=FD_LIMIT_HINT[os_name])
+
+
+SELECT_LIMIT_HINT = {
+    "linux": "this is select()'s lesson, not a bug to hide: poll() and epoll have no such limit",
+    "macos": "this is select()'s lesson, not a bug to hide: poll() and kqueue have no such limit",
+    "windows": f"Python on Windows has only select(), which takes at most {WINDOWS_SELECT_LIMIT} "
+               "sockets: close new clients past that many instead of watching them, so the "
+               "server keeps serving the others",
+}
+FD_LIMIT_HINT = {
+    "linux": "past 1024 descriptors select() fails and the default `ulimit -n` may too: use poll "
+             "or epoll, and handle EMFILE from accept() without dying",
+    "macos": "past 1024 descriptors select() fails and the default `ulimit -n` may too: use poll "
+             "(kqueue on a real Mac), and handle EMFILE from accept() without dying",
+    "windows": f"on Windows select() takes at most {WINDOWS_SELECT_LIMIT} sockets and there is no "
+               "poll or epoll: keep serving past that many connections (a thread per connection "
+               "does), and handle errors from accept() without dying",
+}

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from grader.lineclient import why_failed
 from grader.outcome import Outcome
 
 Address = tuple[str, int]
@@ -105,8 +106,9 @@ def run_check(spec: CheckSpec, ctx: CheckContext) -> Outcome:
     try:
         outcome = spec.fn(ctx)
     except OSError as exc:  # refused, reset, timed out: the server's doing, not ours
-        return Outcome(False, got=f"connection failed: {exc.strerror or exc}",
-                       hint="is the server still running? see its log in the results folder")
+        return Outcome(False, got=f"connection failed: {why_failed(exc)}",
+                       hint="is the server still running? its log is server.log in the results "
+                       "folder")
     except Exception as exc:  # noqa: BLE001 - any crash must become a verdict
         return Outcome.error(f"the check itself crashed: {type(exc).__name__}: {exc}")
     if not isinstance(outcome, Outcome):

@@ -3,7 +3,8 @@
 Run as `python -m grader.load.local PREFIX` (a process of its own, because
 Locust monkey-patches the standard library with gevent on import). It writes
 the same files as the Compose stack's master: PREFIX_stats.csv,
-PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX.json, and report.html.
+PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX.json, PREFIX_latency.json
+(reply times in µs, grader/load/latency.py) and report.html.
 Configuration comes from the same LOCUST_* / IOLAB_* variables.
 """
 
@@ -15,6 +16,7 @@ from locust import stats
 from locust.env import Environment
 from locust.html import get_html_report
 
+from grader.load import latency
 from grader.load.locustfile import LineUser
 
 
@@ -25,6 +27,7 @@ def main(prefix: str) -> int:
     env = Environment(user_classes=[LineUser], host=os.environ["LOCUST_HOST"],
                       stop_timeout=2)
     runner = env.create_local_runner()
+    env.events.request.add_listener(latency.on_request)  # µs, as the stack's workers keep
     writer = stats.StatsCSVFileWriter(env, stats.PERCENTILES_TO_REPORT, prefix, full_history=True)
     gevent.spawn(writer.stats_writer)
     gevent.spawn(stats.stats_history, runner)
@@ -32,6 +35,7 @@ def main(prefix: str) -> int:
     gevent.spawn_later(duration, runner.quit)
     runner.greenlet.join()
     stats.save_stats_json(runner.stats, prefix)
+    latency.RECORDER.write(prefix + latency.SUFFIX)
     writer.close_files()
     folder = os.path.dirname(prefix)
     with open(os.path.join(folder, "report.html"), "w", encoding="utf-8") as fh:

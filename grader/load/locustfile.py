@@ -11,6 +11,8 @@ Two users:
   loop of lines. Every reply fires one Locust `request` event with that
   reply's own round-trip time (with pipelining: from sending the batch to the
   arrival of that reply), so Locust's statistics count replies.
+  Those round trips are also kept at microsecond resolution and written to
+  <output prefix>_latency.json (grader/load/latency.py).
 - `LurkerUser`: opens IOLAB_LURK_CONNECTIONS connections and stays silent on
   all of them: the idle load that shows what select/poll pay per call.
   It fires one `CONNECT` event per connection it opens and, at every check,
@@ -43,7 +45,9 @@ import socket
 import time
 from time import perf_counter
 
-from locust import User, constant, constant_pacing, task
+from locust import User, constant, constant_pacing, events, task
+
+from grader.load import latency
 
 LINE_SIZE = int(os.environ.get("IOLAB_LINE_SIZE", "1024"))
 PIPELINE = max(1, int(os.environ.get("IOLAB_PIPELINE", "1")))
@@ -262,3 +266,7 @@ class ChorusUser(User):
         for sock in self.socks:
             sock.close()
         self.socks = []
+# Reply times in µs (Locust's statistics round to whole ms): each worker keeps them and
+# ships them to the master with Locust's stats reports; the master writes
+# <prefix>_latency.json (grader/load/latency.py). Self-contained: one listener.
+events.init.add_listener(latency.track)

@@ -1,4 +1,9 @@
-"""Read Locust's own output files into the figures the load checks judge."""
+"""Read Locust's own output files into the figures the load checks judge.
+
+Latency comes from <prefix>_latency.json (grader/load/latency.py: every correct
+reply's round trip in µs, 3 significant digits) when the load phase wrote it;
+otherwise from Locust's own percentiles, which are whole milliseconds.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,37 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.load import latency
+
 
 @dataclass
 class LoadStats:
     requests: int
     failures: int
     rps: float  # replies per second over the run
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
+    p50_us: float  # reply latency percentiles, in microseconds
+    p95_us: float
+    p99_us: float
     users: int = 0
     history: list[dict] = field(default_factory=list)  # Locust's stats_history rows
     # from the JSON: the run's start and end (epoch s) and {second: [requests, failures]}
     span: tuple[float, float] | None = None
     per_second: dict[int, list[int]] = field(default_factory=dict)
+    # "grader": every correct reply timed in µs (latency.py); "locust": its whole-ms figures
+    latency_source: str = "locust"
+    latency_seconds: dict[int, dict[int, int]] = field(default_factory=dict)  # {second: µs hist}
+
+    @property
+    def p50_ms(self) -> float:
+        return self.p50_us / 1000
+
+    @property
+    def p95_ms(self) -> float:
+        return self.p95_us / 1000
+
+    @property
+    def p99_ms(self) -> float:
+        return self.p99_us / 1000
 
     @property
     def ok_rps(self) -> float:
@@ -33,9 +55,9 @@ class LoadStats:
 
     def to_dict(self) -> dict:
         data = dict(self.__dict__)
-        data.pop("history")
-        data.pop("per_second", None)
-        return data
+        for bulky in ("history", "per_second", "latency_seconds"):
+            data.pop(bulky, None)
+        return data | {"p50_ms": self.p50_ms, "p95_ms": self.p95_ms, "p99_ms": self.p99_ms}
 
 
 def _number(row: dict, key: str) -> float:
@@ -81,9 +103,9 @@ def final_totals(json_file: Path) -> dict | None:
         "requests": requests,
         "failures": sum(int(e.get("num_failures", 0)) for e in entries),
         "rps": requests / span if span > 0 else 0.0,
-        "p50_ms": percentile(histogram, requests, 0.50),
-        "p95_ms": percentile(histogram, requests, 0.95),
-        "p99_ms": percentile(histogram, requests, 0.99),
+        "p50_us": percentile(histogram, requests, 0.50) * 1000,
+        "p95_us": percentile(histogram, requests, 0.95) * 1000,
+        "p99_us": percentile(histogram, requests, 0.99) * 1000,
         "span": (min(starts), max(lasts)) if span > 0 else None,
         "per_second": per_second(entries),
     }
@@ -109,6 +131,11 @@ def read_stats(prefix: Path) -> LoadStats:
         with history_file.open(newline="") as fh:
             history = [r for r in csv.DictReader(fh) if r.get("Name") == "Aggregated"]
     users = max((int(_number(r, "User Count")) for r in history), default=0)
+    times = latency.read(Path(f"{prefix}{latency.SUFFIX}"))
+    if times and times["total"]:  # µs, every correct reply: better than Locust's whole ms
+        final.update({f"p{q}_us": latency.percentile(times["total"], q / 100)
+                      for q in (50, 95, 99)},
+                     latency_source="grader", latency_seconds=times["per_second"])
     return LoadStats(**final, users=users, history=history)
 
 
@@ -122,5 +149,5 @@ def csv_totals(stats_file: Path) -> dict:
         raise ValueError(f"{stats_file.name} has no Aggregated row")
     return {"requests": int(_number(total, "Request Count")),
             "failures": int(_number(total, "Failure Count")),
-            "rps": _number(total, "Requests/s"), "p50_ms": _number(total, "50%"),
-            "p95_ms": _number(total, "95%"), "p99_ms": _number(total, "99%")}
+            "rps": _number(total, "Requests/s"), "p50_us": _number(total, "50%") * 1000,
+            "p95_us": _number(total, "95%") * 1000, "p99_us": _number(total, "99%") * 1000}

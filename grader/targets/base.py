@@ -5,6 +5,7 @@
     target.network_stage(plan, 20)  # the network checks, next to the server
     target.load_phase(load)         # Locust against it -> LoadStats
     target.server_state()           # '' while healthy, else how it ended
+    target.exited()                 # whether it has ended
     target.server_log()             # what it printed (capped)
     target.stop()                   # everything torn down, also on Ctrl-C
 
@@ -64,6 +65,11 @@ class Target(ABC):
     def server_state(self) -> str:
         """'' while the server is healthy; otherwise how it ended or the limit it hit.
         Never raises: it runs on the way to the teardown."""
+
+    @abstractmethod
+    def exited(self) -> bool:
+        """True once the server has ended (exited, crashed, killed, stopped by the
+        watchdog); False while it runs or when that cannot be told. Never raises."""
 
     @abstractmethod
     def server_log(self) -> str:
@@ -166,7 +172,7 @@ def describe_exit(code: int) -> str:
         return f"your server was killed by signal {name}" + (f": {why}" if why else "")
     if code == 0:
         return "your server exited (code 0) while it was being graded: it must keep serving"
-    return f"your server exited with code {code}: see the end of its log (server.log)"
+    return f"your server exited with code {code}"  # the runner adds what its log says
 
 
 def mib(size: int) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from grader.dockercli import ACTIVE_PROJECTS, IMAGE, compose_command, docker, remove_project
 from grader.errors import StackError
 from grader.load.stats import LoadStats, read_stats
+from grader.outcome import Outcome
 from grader.paths import REPO
 from grader.proc import signals_deferred
 from grader.targets.base import LOG_CAP, Target, describe_exit, mib, os_name_env
@@ -96,9 +97,8 @@ class DockerTarget(Target):
             state = self.server_state()
             if not state or self.server_running():
                 raise
-            outcome = {"passed": False, "got": "your server stopped while the network checks "
-                       "ran, so they could not finish",
-                       "hint": "see the end of its log (server.log)", "status": "failed"}
+            outcome = Outcome.not_run("your server stopped while the network checks ran, so "
+                                      "they could not finish").to_dict()
             return {"listening": False, "outcomes": [outcome for _ in plan], "seconds": []}
         return json.loads((self.out / "network.json").read_text())
 
@@ -153,6 +153,12 @@ class DockerTarget(Target):
         if running != "true":
             reasons.insert(0, describe_exit(int(code or 0)))
         return "; ".join(reasons)
+
+    def exited(self) -> bool:
+        try:
+            return self.timed_out or not self.server_running()
+        except (StackError, OSError, subprocess.SubprocessError):
+            return False
 
     def server_log(self) -> str:
         try:

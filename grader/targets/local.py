@@ -104,6 +104,9 @@ class LocalTarget(Target):
         return "; ".join(filter(None, [oom or describe_exit(self.proc.returncode),
                                        self.limit_reasons(self.server_log())]))
 
+    def exited(self) -> bool:
+        return self.timed_out or (self.proc is not None and self.proc.poll() is not None)
+
     def server_log(self) -> str:
         return bytes(self.log_tail).decode("utf-8", "replace")
 

@@ -1,0 +1,88 @@
+"""What a failing check tells the student to try, in the terms of the exercise's
+model (ctx.model): "use sendall" for a thread per connection, "keep the rest in
+an output buffer and wait for writability" for select. Texts only; the checks
+decide pass or fail.
+"""
+
+from __future__ import annotations
+
+BLOCKING = ("iterative", "thread", "threadpool", "fork", "socketserver")
+LOOPS = ("nonblocking", "select", "poll", "epoll", "epoll_et", "kqueue", "selectors")
+MULTIPLEXING = ("select", "poll", "epoll", "epoll_et", "kqueue", "selectors", "asyncio")
+
+# why a multiplexer's wait returns at once: writability asked for with nothing to send
+WRITE_INTEREST = {
+    "select": "select() returns at once while its write list holds a socket with nothing "
+              "to send",
+    "poll": "poll() returns at once while a socket with nothing to send is registered for "
+            "POLLOUT",
+    "epoll": "epoll.poll() returns at once while a socket with nothing to send is registered "
+             "for EPOLLOUT",
+    "kqueue": "kqueue.control() returns at once while a socket with nothing to send has a "
+              "KQ_FILTER_WRITE event",
+    "selectors": "sel.select() returns at once while a socket with nothing to send is "
+                 "registered for EVENT_WRITE",
+}
+WRITE_INTEREST["epoll_et"] = WRITE_INTEREST["epoll"]
+
+
+def partial_send(model: str) -> str:
+    """line.large when the replies come back cut: send() took only part."""
+    if model in BLOCKING:
+        return ("send() may take only part of the reply: use sendall(), which loops until "
+                "every byte is sent")
+    if model == "asyncio":
+        return "write the whole reply with writer.write() and then await writer.drain()"
+    return ("send() may take only part of the reply: keep the rest in a per-connection output "
+            "buffer and send it when the socket is writable again")
+
+
+def framing(what: str) -> str:
+    """line.large when `what` (a reply's wrong length, a b'\\n' inside it) shows the server
+    answered recv() chunks, not lines: the bug is on the input side, not in send()."""
+    return (f"{what}: your server answered a recv() chunk, not a line. A 64 KiB line arrives "
+            "in many chunks: keep an input buffer per connection and reply only once a whole "
+            "line (up to b'\\n') is in it")
+
+
+def never_closes(model: str) -> str:
+    """robust.eof when the replies came but the connection stayed open."""
+    if model in BLOCKING:
+        return "when recv() returns b'' send what you still owe, then close the socket"
+    if model == "asyncio":
+        return ("when reader.readline() returns b'' (EOF), write what you still owe, "
+                "await writer.drain(), then writer.close()")
+    return ("after recv() returned b'' stop reading that socket, and close it once its output "
+            "buffer has been fully sent: check after each send, not only when the EOF came")
+
+
+def concurrent(model: str) -> str:
+    """robust.concurrent: some of many clients at once were not served."""
+    if model in ("thread", "socketserver"):
+        return "start a thread per accepted connection, so a slow client holds up only itself"
+    if model == "threadpool":
+        return ("every connected client holds a pool thread: a client past the pool waits, so "
+                "the pool must be as large as the clients served at once")
+    if model == "fork":
+        return "fork a child per accepted connection and keep accepting in the parent"
+    if model == "iterative":
+        return "an iterative server serves one client to the end before the next (the lesson)"
+    if model == "asyncio":
+        return ("never block the event loop: await every read and write, and start a "
+                "handler (a task) per connection")
+    return ("serve every connection the wait call reports ready, not only the first, and "
+            "never block on one of them")
+
+
+def spinning(model: str) -> str:
+    """resource.idle_cpu and model.conformance when a multiplexed server never sleeps."""
+    if model in WRITE_INTEREST:
+        return (f"{WRITE_INTEREST[model]} (a connected socket is writable whenever its send "
+                "buffer has room), so the loop spins: ask for writability only while that "
+                "socket's output buffer holds bytes, and never pass a timeout of 0")
+    if model == "asyncio":
+        return ("something keeps the event loop busy: a coroutine that loops without awaiting, "
+                "or asyncio.sleep(0) in a loop")
+    return ("busy polling burns a whole core (the course notes: non-blocking IO retried in a "
+            "loop wastes the CPU): sleep in select()/poll()/epoll until a socket is ready "
+            "instead of calling recv()/accept() again and again")
