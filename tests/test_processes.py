@@ -94,7 +94,7 @@ def test_a_naive_thread_server_dies_at_the_ceiling(sandboxed):
                            clients=CLIENTS)
     assert refuse["status"] == "failed", refuse
     assert "the server died" in refuse["got"] and "RuntimeError" in refuse["hint"]
-    assert lesson["status"] == "error" and "not run" in lesson["got"]  # nothing left to show it
+    assert lesson["status"] == "failed" and "not run" in lesson["got"]  # nothing left to show it
 
 
 def test_a_refused_client_left_open_is_caught(sandboxed):
