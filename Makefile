@@ -16,7 +16,7 @@ GRADE_ARGS = --mode $(MODE) --os $(OS) $(if $(SUBMISSION),--submission $(SUBMISS
 
 # A new verb declares `.PHONY: name` beside its own target (this line stays put).
 .PHONY: help venv images gradescope-base lab-% test test-fast lint serve clean bench bench-batch
-.PHONY: prairielearn-image pool-demo
+.PHONY: prairielearn-image pool-demo handout
 
 help:
 	@echo "make lab-3 [SUBMISSION=path] [MODE=docker|local] [OS=linux|macos|windows]"
@@ -24,6 +24,7 @@ help:
 	@echo "make lab-3 WORKERS=4 (Locust workers) | make bench (every server side by side)"
 	@echo "make bench-batch [BENCH_BATCH_ARGS='--smoke'] (students/hour of the batch grader)"
 	@echo "make lab-3-measure [SUBMISSION=path] (select/poll/epoll timed on your servers)"
+	@echo "make handout LAB=lab-3 [OUT=handouts/lab-3] (the students' repository, no answers)"
 
 # Not an editable install: the code runs in place from the checkout (pyproject's
 # packages = []), so -e would add nothing but setuptools' BuildBackendWarning box.
@@ -49,6 +50,13 @@ gradescope-base:
 # docs/gradescope-prairielearn.md.
 prairielearn-image:
 	bash docker/prairielearn-image.sh
+
+# A lab's student handout: a git repository with its instructions, starter, the grader
+# and its stack, a GitHub Classroom workflow, and no answers (README: Teaching with iolab).
+LAB ?= lab-3
+OUT ?= handouts/$(LAB)
+handout: venv
+	$(PYTHON) -m grader handout $(LAB) $(OUT)
 
 # lab-3 step 5: select/poll/epoll timed on your servers as connections grow
 # (local mode; writes results/lab-3/measure-<run-id>/measure.html). LEVELS=0,100,500

@@ -22,10 +22,11 @@ import signal
 import sys
 from pathlib import Path
 
-from grader import batch, measure_report, pooldemo, sandbox, stage
+from grader import batch, handout, measure_report, pooldemo, sandbox, stage
 from grader.checks import REGISTRY
 from grader.dockercli import require_engine
 from grader.errors import StackError, UsageError
+from grader.handout import classroom
 from grader.labspec import lab_names, load_lab
 from grader.paths import RESULTS
 from grader.progress import terminal_progress
@@ -113,6 +114,21 @@ def parser() -> argparse.ArgumentParser:
     out.set_defaults(run=export_command)
     measure_report.add_verb(verbs)
 
+    give = verbs.add_parser("handout", help="write a lab's student repository (no answers)",
+                            description=handout_command.__doc__)
+    give.add_argument("lab", help=f"the lab ({', '.join(lab_names())})")
+    give.add_argument("out", type=Path, help="a new folder, e.g. handouts/lab-3")
+    give.set_defaults(run=handout_command)
+
+    points = verbs.add_parser("classroom", help="the newest run's points in GitHub "
+                              "Classroom's reporter format ($GITHUB_OUTPUT)",
+                              description=classroom.__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    points.add_argument("lab", help=f"the lab ({', '.join(lab_names())})")
+    points.add_argument("--results", type=Path, default=RESULTS,
+                        help="where results/<lab>/<run-id>/ is (default: ./results)")
+    points.set_defaults(run=classroom.command)
+
     listing = verbs.add_parser("checks", help="list every check, its stage and parameters")
     listing.set_defaults(run=checks_command)
 
@@ -183,6 +199,16 @@ def export_command(args: argparse.Namespace) -> int:
     from grader.export import gradescope
 
     gradescope.export(load_lab(args.lab), args.out, args.exercise, args.wheels)
+    return 0
+
+
+def handout_command(args: argparse.Namespace) -> int:
+    """Write LAB's student handout into OUT: a git repository with the lab's instructions,
+    its starter, the grader and its stack (`make LAB` self-grades there), a GitHub
+    Classroom workflow, and no answers: no reference server, no instructor-only check."""
+    spec = handout.build(load_lab(args.lab), args.out)
+    left = f"; left out (instructor's): {', '.join(spec.left_out)}" if spec.left_out else ""
+    print(f"{args.lab}: the handout is in {args.out} (a git repository, one commit){left}")
     return 0
 
 

@@ -288,15 +288,31 @@ def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dic
     for i in loads:
         ctx = CheckContext(params=load_params(ex, ex.checks[i]), model=ex.model,
                            os_name=report.os_name, load=stats, reference=reference)
-        outcomes[i] = (run_check(ex.checks[i].spec, ctx), seconds)
+        outcomes[i] = (uncalibrated(ex, ex.checks[i]) or run_check(ex.checks[i].spec, ctx),
+                       seconds)
     return outcomes
+
+
+def relative(ex: Exercise, check: CheckEntry) -> bool:
+    """Does this load check judge against a calibration measured in the same run?"""
+    params = load_params(ex, check)
+    return any(params.get(name) is not None for name in check.spec.relative_params)
+
+
+def uncalibrated(ex: Exercise, check: CheckEntry) -> Outcome | None:
+    """A relative threshold in an exercise with no reference to measure (a student
+    handout leaves it out): not judged here, said so, never a silent pass or fail."""
+    if ex.reference or not relative(ex, check):
+        return None
+    return Outcome.unavailable("not judged here: this exercise has no reference server to "
+                               "calibrate its relative threshold against (the instructor's "
+                               "grading judges it)")
 
 
 def needs_reference(ex: Exercise, os_name: str) -> bool:
     """A load check with a relative threshold set needs a calibration measurement."""
     return bool(ex.reference) and any(
-        load_params(ex, c).get(name) is not None for c in ex.checks
-        if c.stage == Stage.LOAD and c.runs_on(os_name) for name in c.spec.relative_params)
+        relative(ex, c) for c in ex.checks if c.stage == Stage.LOAD and c.runs_on(os_name))
 
 
 def measure_reference(report: RunReport, ex: Exercise, progress):

@@ -1,4 +1,5 @@
-"""lab-0's hidden tests: the grader runs them against your mylocal.py (module.pytest).
+"""lab-0's tests: the grader runs them against your mylocal.py (module.pytest). The
+instructor's grading also runs test_mylocal_hidden.py, which the handout leaves out.
 
 Every failure message reads "expected X, got Y" so the report can say it.
 """
@@ -91,25 +92,6 @@ def test_a_new_thread_starts_empty():
         run_in_thread(lambda seen=seen: seen.append(getattr(loc, "secret", None)))
         assert seen == [None], (f"expected a new thread to see no attributes, got "
                                 f"secret={seen[0]!r} left by a finished thread")
-
-
-def test_a_new_thread_starts_empty_while_old_thread_objects_are_kept():
-    """A server that keeps its Thread objects (to join them later) keeps their idents
-    out of reach of weakref.finalize: glibc reuses the ident of a thread that ended,
-    so a dict keyed by get_ident() hands the old thread's values to the new one."""
-    loc = mylocal.MyLocal()
-    kept = []
-    for i in range(50):
-        seen: list = []
-        for work in (lambda i=i: setattr(loc, "secret", i),
-                     lambda seen=seen: seen.append(getattr(loc, "secret", None))):
-            t = threading.Thread(target=work)
-            t.start()
-            t.join(10)
-            kept.append(t)
-        assert seen == [None], (f"expected a new thread to see no attributes while the old "
-                                f"Thread objects are kept, got secret={seen[0]!r} left by a "
-                                f"finished thread (its ident was reused)")
 
 
 async def _serve(count: int) -> list:
