@@ -3,7 +3,9 @@
 Every folder (or lone .py file) in SUBMISSIONS_DIR is one student's
 submission; a folder of cloned GitHub Classroom repositories
 (`<assignment>-<login>/`, .git inside) works as it comes: the student is
-<login>. Each student is graded by a grader process of its own (grader/job.py),
+<login>, and a repository made from a student handout (`python -m grader
+handout`) is graded from its `labs/<lab>/starter/`, never from its grader or
+workflow, which the student could have edited. Each student is graded by a grader process of its own (grader/job.py),
 so one stack per submission, and a crash, a hang or bad input in one
 submission is an error row, never the end of the batch.
 
@@ -66,9 +68,10 @@ from grader.report import new_run_id
 DEFAULT_TIMEOUT = 900.0  # seconds one submission may take, all exercises included
 
 
-def find_submissions(folder: Path) -> list[tuple[str, Path]]:
+def find_submissions(folder: Path, lab: Lab | None = None) -> list[tuple[str, Path]]:
     """(student, submission) for every folder or .py file, sorted; names made unique.
-    Cloned repositories named <assignment>-<login> (GitHub Classroom) are named <login>."""
+    Cloned repositories named <assignment>-<login> (GitHub Classroom) are named <login>;
+    a clone of a student handout is graded from its labs/<lab>/starter/ (`in_repo`)."""
     if not folder.is_dir():
         what = "does not exist" if not folder.exists() else "is not a folder"
         raise UsageError(f"submissions folder {folder} {what}: pass a folder that holds one "
@@ -90,8 +93,24 @@ def find_submissions(folder: Path) -> list[tuple[str, Path]]:
         while student in seen:
             student, n = f"{name}-{n}", n + 1
         seen.add(student)
-        found.append((student, unwrap(path)))
+        found.append((student, in_repo(unwrap(path), lab)))
     return found
+
+
+def in_repo(path: Path, lab: Lab | None) -> Path:
+    """The student's work inside a repository made from a handout (python -m grader
+    handout): labs/<lab>/starter/, or starter/; a folder with the lab's files at its
+    top (an exercise's server.py, or its sub-folder) is graded as it is."""
+    if lab is None or not path.is_dir() or holds_work(path, lab):
+        return path
+    for inner in (path / "labs" / lab.name / "starter", path / "starter"):
+        if inner.is_dir() and holds_work(inner, lab):
+            return inner
+    return path
+
+
+def holds_work(folder: Path, lab: Lab) -> bool:
+    return any((folder / ex.path / ex.entry).is_file() for ex in lab.exercises)
 
 
 def classroom_prefix(entries: list[Path]) -> str:
@@ -235,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             raise UsageError(f"no exercise {sorted(unknown)} in {lab.name}: choose from "
                              f"{', '.join(ex.id for ex in lab.exercises)}")
-    students = find_submissions(args.submissions)
+    students = find_submissions(args.submissions, lab)
     version, lab_key = grader_version(), lab_hash(lab)
     keys = {s: {"submission": submission_hash(p), "lab": lab_key, "grader": version}
             for s, p in students}

@@ -37,7 +37,9 @@ FILES = Path(__file__).parent / "files"
 SHARED = ["grader", "servers/osprofile", "servers/waitprobe", "servers/platforms.py",
           "compose.yaml", "docker/Dockerfile", "docker/build-images.sh",
           "docker/requirements.txt", "docker/compose-v2.sh", "pyproject.toml"]
-INSTRUCTOR = re.compile(r"<!-- instructor -->.*?<!-- /instructor -->\n?", re.S)
+# A marked part on lines of its own goes with its line end; one inside a line, alone.
+INSTRUCTOR = re.compile(r"^<!-- instructor -->.*?<!-- /instructor -->\n"
+                        r"|<!-- instructor -->.*?<!-- /instructor -->", re.S | re.M)
 
 
 def build(lab: Lab, out: Path) -> StudentLab:
