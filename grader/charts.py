@@ -104,11 +104,12 @@ def rates(stats) -> tuple[list[tuple[float, float]], list[tuple[float, float]], 
     return ok, line["fail_rps"], None
 
 
-def throughput_chart(submission, reference=None, floor: float | None = None) -> str:
+def throughput_chart(submission, reference=None, floor: float | None = None,
+                     name: str = "reference") -> str:
     ok, failures, _ = rates(submission)
     series = [Series("submission", ok, SUBMISSION)]
     if reference is not None:
-        series.append(Series("reference", rates(reference)[0], REFERENCE, dashed=True))
+        series.append(Series(name, rates(reference)[0], REFERENCE, dashed=True))
     if any(v > 0 for _, v in failures):
         series.append(Series("submission failures", failures, THRESHOLD, width=1.5))
     thresholds = [(f"threshold {short(floor)}/s", floor)] if floor else []
@@ -130,7 +131,8 @@ def percentiles(stats) -> dict[str, list[tuple[float, float]]]:
                       for second, hist in sorted(seconds.items())] for q in (50, 95)}
 
 
-def latency_chart(submission, reference=None, ceiling: float | None = None) -> str:
+def latency_chart(submission, reference=None, ceiling: float | None = None,
+                  name: str = "reference") -> str:
     """p50 and p95 per second, in µs for a fast server and ms otherwise; ceiling in µs."""
     mine = percentiles(submission)
     theirs = percentiles(reference) if reference is not None else {"p50": [], "p95": []}
@@ -143,8 +145,8 @@ def latency_chart(submission, reference=None, ceiling: float | None = None) -> s
     series = [Series("submission p95", scaled(mine["p95"]), SUBMISSION),
               Series("submission p50", scaled(mine["p50"]), SUBMISSION, dashed=True, width=1.2)]
     if reference is not None:
-        series += [Series("reference p95", scaled(theirs["p95"]), REFERENCE),
-                   Series("reference p50", scaled(theirs["p50"]), REFERENCE, dashed=True,
+        series += [Series(f"{name} p95", scaled(theirs["p95"]), REFERENCE),
+                   Series(f"{name} p50", scaled(theirs["p50"]), REFERENCE, dashed=True,
                           width=1.2)]
     thresholds, notes = [], []
     if ceiling:  # far above the data, a threshold line would flatten it: say it instead
@@ -158,11 +160,11 @@ def latency_chart(submission, reference=None, ceiling: float | None = None) -> s
                       empty="Locust recorded no history")
 
 
-def thresholds_of(load: dict | None, reference) -> tuple[float | None, float | None]:
+def thresholds_of(load: dict | None, reference, scale=None) -> tuple[float | None, float | None]:
     """(throughput floor, p95 ceiling) exactly as the load checks compute them."""
     limits = (load or {}).get("thresholds") or {}
-    floor, _ = throughput_floor(limits, reference)
-    ceiling, _ = latency_ceiling(limits, reference)
+    floor, _ = throughput_floor(limits, reference, scale)
+    ceiling, _ = latency_ceiling(limits, reference, scale)
     return floor or None, ceiling
 
 
@@ -174,14 +176,17 @@ FIGURES = [("users", lambda s: f"{s.users}"),
                                                     (s.p50_us, s.p95_us, s.p99_us)))]
 
 
-def load_view(submission, reference=None, load: dict | None = None) -> dict:
+def load_view(submission, reference=None, load: dict | None = None,
+              name: str = "reference", scale=None) -> dict:
     """What report.html's load section shows: a table of figures side by side and
-    the two charts (SVG markup, safe to insert as is)."""
-    floor, ceiling = thresholds_of(load, reference)
-    sides = [("submission", submission)] + ([("reference", reference)] if reference else [])
+    the two charts (SVG markup, safe to insert as is). `reference`: the calibration's
+    figures, called `name` (reference, or calibration: the yardstick) and turned
+    into the reference's by `scale` for the thresholds."""
+    floor, ceiling = thresholds_of(load, reference, scale)
+    sides = [("submission", submission)] + ([(name, reference)] if reference else [])
     return {
-        "sides": [name for name, _ in sides],
+        "sides": [side for side, _ in sides],
         "rows": [(label, [fmt(stats) for _, stats in sides]) for label, fmt in FIGURES],
-        "charts": [throughput_chart(submission, reference, floor),
-                   latency_chart(submission, reference, ceiling)],
+        "charts": [throughput_chart(submission, reference, floor, name),
+                   latency_chart(submission, reference, ceiling, name)],
     }

@@ -141,8 +141,8 @@ def load_charts(exercise: str, figures: list[dict]) -> dict:
     by_rps = sorted(figures, key=lambda f: f["rps"])
     by_p99 = sorted(figures, key=lambda f: f["p99"])
     rank = "students, sorted (1 = lowest)"
-    label = ("reference, same run" if any(f["side"] == "reference" for f in figures)
-             else "calibration, same machine")
+    label = ("reference, same machine" if any(f["side"] == "reference" for f in figures)
+             else "yardstick, same machine")
 
     def series(items, mine, ref):
         out = [Series("submissions", [(i + 1, f[mine]) for i, f in enumerate(items)],

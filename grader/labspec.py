@@ -34,6 +34,9 @@ from grader.paths import LABS, REPO, shown
 from servers.platforms import MODELS, OSES, where
 
 VISIBILITY = ("visible", "hidden", "after_due_date", "after_published")
+# What relative thresholds are judged against (grader/calibration.py); default: the
+# reference when the exercise names one, else the yardstick (an echo server).
+CALIBRATIONS = ("reference", "yardstick")
 LOAD_KEYS = {"users": int, "spawn_rate": (int, float), "duration": (int, float),
              "line_size": int, "pipeline": int, "workers": int}
 # The server's sandbox per exercise (lab.yaml `limits:`). The defaults leave
@@ -165,6 +168,9 @@ def _exercise(w: _File, node: yaml.Node) -> Exercise:
     reference = _scalar(w, m["reference"]) if "reference" in m else None
     if reference and not (REPO / reference).exists():
         raise w.fail(m["reference"], f"reference {reference} does not exist")
+    if (load or {}).get("calibration") == "reference" and not reference:
+        raise w.fail(m["load"], "load.calibration: reference needs the exercise's reference: "
+                     "name it, or use calibration: yardstick")
     return Exercise(
         id=_scalar(w, m["id"]), title=_scalar(w, m["title"]), model=model, oses=oses,
         checks=checks, path=_scalar(w, m["path"]) if "path" in m else ".",
@@ -235,8 +241,11 @@ def _kind(kind: type) -> str:
 
 def _load(w: _File, node: yaml.Node) -> dict:
     m = _mapping(w, node, "load", required=("users", "duration"),
-                 optional=tuple(LOAD_KEYS) + ("thresholds",))
+                 optional=tuple(LOAD_KEYS) + ("thresholds", "calibration"))
     data = {k: yaml.safe_load(yaml.serialize(v)) for k, v in m.items()}
+    if "calibration" in data and data["calibration"] not in CALIBRATIONS:
+        raise w.fail(m["calibration"], f"load.calibration must be one of "
+                     f"{', '.join(CALIBRATIONS)}, got {data['calibration']!r}")
     for key, kind in LOAD_KEYS.items():
         if key in data and (not isinstance(data[key], kind) or data[key] <= 0):
             raise w.fail(m[key], f"load.{key} must be a positive number, got {data[key]!r}")

@@ -72,8 +72,12 @@ class RunReport:
     results: list[CheckResult] = field(default_factory=list)
     logs: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
-    # per exercise: {"submission": LoadStats, "reference": LoadStats | None} (report.html)
+    # per exercise: {"submission": LoadStats, SIDE: LoadStats | None} (report.html), SIDE
+    # "reference" or "calibration" (the yardstick): see calibration_side()
     load: dict[str, dict] = field(default_factory=dict)
+    # per exercise: which calibration judged its relative thresholds, when and at what
+    # load average it was measured, reused or not (grader/calibration.py)
+    calibrations: dict[str, dict] = field(default_factory=dict)
     # per exercise whose server ended while graded: how, when, and its exception
     crashes: dict[str, str] = field(default_factory=dict)
 
@@ -91,8 +95,17 @@ class RunReport:
         return {"lab": self.lab.name, "run_id": self.run_id, "mode": self.mode,
                 "os": self.os_name, "seconds": round(self.seconds, 3),
                 "score": summary.score, "max_score": summary.max_score,
-                "verdict": summary.verdict.value,
+                "verdict": summary.verdict.value, "calibrations": self.calibrations,
                 "results": [r.to_dict() for r in self.results]}
+
+
+CALIBRATION_SIDES = ("reference", "calibration")  # the names report.load gives it
+
+
+def calibration_side(sides: dict) -> tuple[str | None, object]:
+    """(name, LoadStats) of the calibration in one exercise's report.load entry."""
+    name = next((s for s in CALIBRATION_SIDES if sides.get(s) is not None), None)
+    return name, sides.get(name) if name else None
 
 
 def read_run(folder: Path) -> tuple[dict, list[CheckResult]]:

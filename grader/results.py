@@ -18,8 +18,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from grader import charts, crashlog
+from grader.checks.load import REFERENCE, Scale
 from grader.outcome import CheckResult, Outcome, Status
-from grader.report import RUN_FILE, RunReport, by_exercise, summarize
+from grader.report import RUN_FILE, RunReport, by_exercise, calibration_side, summarize
 
 MARK = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.ERROR: "ERROR",
         Status.UNAVAILABLE: "N/A"}
@@ -120,7 +121,8 @@ def gradescope(report: RunReport) -> dict:
         "stdout_visibility": "hidden",
         "extra_data": {"lab": report.lab.name, "run_id": report.run_id, "mode": report.mode,
                        "os": report.os_name, "passed": report.passed, "max_score": most,
-                       "load": load, "crashes": report.crashes},
+                       "load": load, "calibrations": report.calibrations,
+                       "crashes": report.crashes},
         "tests": tests,
     }
     if leaderboard:
@@ -174,13 +176,25 @@ def _exercise_view(report: RunReport, exercise: str, results: list[CheckResult])
     sides = report.load.get(exercise) or {}
     load = None
     if sides.get("submission") is not None:
-        load = charts.load_view(sides["submission"], sides.get("reference"),
-                                spec.load if spec else None)
+        name, calibration = calibration_side(sides)
+        load = charts.load_view(sides["submission"], calibration, spec.load if spec else None,
+                                name=name or "reference",
+                                scale=scale_of(report.calibrations.get(exercise), name))
+        load["calibration"] = report.calibrations.get(exercise)
     crash = report.crashes.get(exercise, "")
     return {"id": exercise, "title": spec.title if spec else "", "rows": rows(results),
             "summary": summarize(results), "load": load, "links": _links(report, exercise),
             "crash": crash, "log_tail": crashlog.tail(report.logs.get(exercise, ""))
             if crash else []}
+
+
+def scale_of(calibration: dict | None, side: str | None) -> Scale:
+    """The Scale a run's calibration was judged with (run.json's calibrations entry)."""
+    if not calibration or side != "calibration":
+        return REFERENCE
+    factors = calibration.get("scale") or {}
+    return Scale(calibration.get("source", "yardstick"), factors.get("rps", 1.0),
+                 factors.get("p95", 1.0))
 
 
 def html_report(report: RunReport) -> str:

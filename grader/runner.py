@@ -2,9 +2,9 @@
 
 For each exercise in lab.yaml: skip it as unavailable when the chosen OS
 profile lacks its model; otherwise start the server (docker or local), run the
-network checks next to it, run the load phase (and, for relative thresholds,
-the reference server under the same load in the same run), stop everything,
-and turn outcomes into CheckResults. Nothing here knows what a check does.
+network checks next to it, run the load phase (for relative thresholds, with the
+machine's calibration: grader/calibration.py), stop everything, and turn
+outcomes into CheckResults. Nothing here knows what a check does.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import shutil
 import time
 from pathlib import Path
 
+from grader import calibration
 from grader.checks import CheckContext, Stage, run_check
 from grader.crashlog import hidden_by_profile, last_exception
 from grader.errors import StackError, UsageError
 from grader.labspec import CheckEntry, Exercise, Lab
 from grader.load.lock import exclusive_load
 from grader.outcome import CheckResult, Outcome, Status
-from grader.paths import REPO
 from grader.proc import port_free
 from grader.progress import ticking
 from grader.report import RunReport, new_run_id
@@ -279,58 +279,24 @@ def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dic
     started = time.monotonic()
     with exclusive_load() as waited:  # one load phase at a time per machine: fair figures
         target.extend_watchdog(waited)
+        load_now = calibration.load_average()
         with ticking(progress, f"[{ex.id}] load", float(load.get("duration", 5))):
             stats = target.load_phase(load)
-        reference = (measure_reference(report, ex, progress)
-                 if needs_reference(ex, report.os_name) else None)
-    report.load[ex.id] = {"submission": stats, "reference": reference}
+        # the machine's calibration: cached while fresh, else measured now (still locked)
+        cal = (calibration.calibrate(report, ex, progress, load_now)
+               if calibration.needed(ex, report.os_name, load_params) else None)
+    side = "reference" if cal is None or cal.source == "reference" else "calibration"
+    report.load[ex.id] = {"submission": stats, side: cal.stats if cal else None}
+    if cal is not None:
+        report.calibrations[ex.id] = cal.to_dict()
     seconds = round(time.monotonic() - started, 3)
     for i in loads:
         ctx = CheckContext(params=load_params(ex, ex.checks[i]), model=ex.model,
-                           os_name=report.os_name, load=stats, reference=reference)
-        outcomes[i] = (uncalibrated(ex, ex.checks[i]) or run_check(ex.checks[i].spec, ctx),
-                       seconds)
+                           os_name=report.os_name, load=stats,
+                           reference=cal.stats if cal else None,
+                           scale=cal.scale if cal else None)
+        outcomes[i] = (run_check(ex.checks[i].spec, ctx), seconds)
     return outcomes
-
-
-def relative(ex: Exercise, check: CheckEntry) -> bool:
-    """Does this load check judge against a calibration measured in the same run?"""
-    params = load_params(ex, check)
-    return any(params.get(name) is not None for name in check.spec.relative_params)
-
-
-def uncalibrated(ex: Exercise, check: CheckEntry) -> Outcome | None:
-    """A relative threshold in an exercise with no reference to measure (a student
-    handout leaves it out): not judged here, said so, never a silent pass or fail."""
-    if ex.reference or not relative(ex, check):
-        return None
-    return Outcome.unavailable("not judged here: this exercise has no reference server to "
-                               "calibrate its relative threshold against (the instructor's "
-                               "grading judges it)")
-
-
-def needs_reference(ex: Exercise, os_name: str) -> bool:
-    """A load check with a relative threshold set needs a calibration measurement."""
-    return bool(ex.reference) and any(
-        relative(ex, c) for c in ex.checks if c.stage == Stage.LOAD and c.runs_on(os_name))
-
-
-def measure_reference(report: RunReport, ex: Exercise, progress):
-    """The reference server under the same load, same machine, same run."""
-    path = REPO / ex.reference
-    folder, entry = (path.parent, path.name) if path.is_file() else (path, ex.entry)
-    target = target_for(report, f"{ex.id}-reference", folder, entry, limits=ex.limits)
-    progress(f"[{ex.id}] measuring the reference {ex.reference} under the same load")
-    try:
-        target.start()
-        stage = target.network_stage([], WAIT_FOR_SERVER)
-        if not stage["listening"]:
-            return None
-        with ticking(progress, f"[{ex.id}] reference load",
-                     float((ex.load or {}).get("duration", 5))):
-            return target.load_phase(ex.load or {})
-    finally:
-        target.stop()
 
 
 def _result(ex: Exercise, check: CheckEntry, outcome: Outcome, seconds: float = 0.0,

@@ -1,12 +1,17 @@
 """Load checks: judge the statistics of the Locust phase.
 
 Thresholds come from lab.yaml. Throughput and latency can be absolute
-(`min_rps`, `max_p95_ms`) or relative to the exercise's reference server
-measured in the same run on the same machine (`min_rps_ratio`,
-`max_p95_ratio`), so a busy machine does not fail a good server.
+(`min_rps`, `max_p95_ms`) or relative to a calibration measured on the same
+machine under the same load, close in time (`min_rps_ratio`, `max_p95_ratio`),
+so a busy machine does not fail a good server. The calibration is the
+exercise's reference server or the echo yardstick (grader/calibration.py
+decides which and when it is measured); a Scale turns the yardstick's figures
+into the reference's, so one ratio in lab.yaml means the same with either.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from grader.checks.registry import CheckContext, Param, Stage, check
 from grader.load.latency import shown
@@ -24,6 +29,25 @@ from grader.outcome import Outcome
 P95_FLOOR_US = 10_000.0
 
 
+@dataclass(frozen=True)
+class Scale:
+    """How a calibration's figures stand for the reference's: the reference's replies/s
+    per calibration reply/s, its p95 per calibration p95 (1 for the reference itself;
+    the yardstick's, measured on this machine, are in grader/calibration.py)."""
+
+    name: str = "reference"
+    rps: float = 1.0
+    p95: float = 1.0
+
+    def describe(self, factor: float, figure: str) -> str:
+        """"the reference's 3,000 replies/s" or "0.9× the yardstick's 3,300 replies/s"."""
+        times = "" if self.name == "reference" else f"{factor:.2g}× "
+        return f"{times}the {self.name}'s {figure}"
+
+
+REFERENCE = Scale()
+
+
 FAILURE_RATIO = Param("max_failure_ratio", float, 0.0, "share of requests allowed to fail")
 MIN_RPS = Param("min_rps", float, 0.0, "correct replies/s at least (absolute)")
 MIN_RPS_RATIO = Param("min_rps_ratio", float, None, "correct replies/s at least this share of "
@@ -39,8 +63,8 @@ def _no_load(ctx: CheckContext) -> Outcome | None:
     relative = any(ctx.params.get(p.name) is not None for p in (MIN_RPS_RATIO, MAX_P95_RATIO))
     if relative and (ctx.reference is None or ctx.reference.requests == 0):
         # Without the reference a relative threshold means nothing: never a silent pass.
-        return Outcome.error("the reference server could not be measured in this run, "
-                             "so the relative threshold cannot be judged")
+        return Outcome.error(f"the {(ctx.scale or REFERENCE).name} could not be measured on "
+                             "this machine, so the relative threshold cannot be judged")
     if ctx.load.requests == 0:
         return Outcome(False, figure="0 replies", expected="replies under load",
                        got="no request completed during the load phase",
@@ -62,28 +86,32 @@ def failures(ctx: CheckContext) -> Outcome:
                    hint="see the failures CSV in the results folder for the first errors")
 
 
-def throughput_floor(params: dict, reference) -> tuple[float, str]:
+def throughput_floor(params: dict, reference, scale: Scale | None = None) -> tuple[float, str]:
     """The least correct replies/s that passes, and how it was set."""
+    scale = scale or REFERENCE
     floor = float(params.get("min_rps") or 0)
     basis = f"{floor:g} replies/s"
     ratio = params.get("min_rps_ratio")
     if ratio is not None and reference is not None and reference.ok_rps > 0:
-        floor = max(floor, float(ratio) * reference.ok_rps)
-        basis = f"{float(ratio):.0%} of the reference's {reference.ok_rps:,.0f} replies/s"
+        floor = max(floor, float(ratio) * reference.ok_rps * scale.rps)
+        basis = f"{float(ratio):.0%} of " + scale.describe(scale.rps, f"{reference.ok_rps:,.0f} replies/s")
     return floor, basis
 
 
-def latency_ceiling(params: dict, reference) -> tuple[float | None, str]:
+def latency_ceiling(params: dict, reference, scale: Scale | None = None
+                    ) -> tuple[float | None, str]:
     """The highest p95 (µs) that passes, or None for no limit, and how it was set."""
+    scale = scale or REFERENCE
     ceiling = float(params["max_p95_ms"]) * 1000 if params.get("max_p95_ms") else None
     basis = shown(ceiling) if ceiling else "no limit"
     ratio = params.get("max_p95_ratio")
     if ratio is not None and reference is not None:
-        relative = float(ratio) * max(reference.p95_us, P95_FLOOR_US)
+        p95 = reference.p95_us * scale.p95
+        relative = float(ratio) * max(p95, P95_FLOOR_US)
         if ceiling is None or relative < ceiling:
             ceiling = relative
-            basis = f"{float(ratio):g}× the reference's {shown(reference.p95_us)}" + (
-                f", counted as {shown(P95_FLOOR_US)}" if reference.p95_us < P95_FLOOR_US else "")
+            basis = f"{float(ratio):g}× " + scale.describe(scale.p95, shown(reference.p95_us)) + (
+                f", counted as {shown(P95_FLOOR_US)}" if p95 < P95_FLOOR_US else "")
     return ceiling, basis
 
 
@@ -92,7 +120,7 @@ def throughput(ctx: CheckContext) -> Outcome:
     if (missing := _no_load(ctx)) is not None:
         return missing
     rps = ctx.load.ok_rps
-    floor, basis = throughput_floor(ctx.params, ctx.reference)
+    floor, basis = throughput_floor(ctx.params, ctx.reference, ctx.scale)
     figure = f"{rps:,.0f} correct replies/s with {ctx.load.users} users"
     if rps >= floor:
         return Outcome(True, figure=figure)
@@ -112,7 +140,7 @@ def latency(ctx: CheckContext) -> Outcome:
                        expected="latency of correct replies",
                        got="too many failures for latency to mean anything",
                        hint="fix the failures first (see load.failures)")
-    ceiling, basis = latency_ceiling(ctx.params, ctx.reference)
+    ceiling, basis = latency_ceiling(ctx.params, ctx.reference, ctx.scale)
     figure = (f"p50 {shown(ctx.load.p50_us)}, p95 {shown(p95)}, p99 {shown(ctx.load.p99_us)}"
               + ("" if ctx.load.latency_source == "grader" else " (Locust's whole ms)"))
     if ceiling is None or p95 <= ceiling:

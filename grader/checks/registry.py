@@ -59,6 +59,7 @@ class CheckContext:
     server_pid: int | None = None  # local mode: the server's pid (evidence from /proc)
     load: object = None  # LOAD: the submission's LoadStats
     reference: object = None  # LOAD: the calibration's LoadStats, when measured
+    scale: object = None  # LOAD: checks.load.Scale of that calibration (None: the reference)
     submission: object = None  # MODULE: the Path of the staged submission folder
 
     def param(self, name: str):

@@ -35,6 +35,9 @@ Configuration (environment):
   IOLAB_LINE_SIZE         bytes per line, default 1024
   IOLAB_PIPELINE          lines in flight per connection, default 1
   IOLAB_REPLY_TIMEOUT     seconds to wait for a reply, default 5
+  IOLAB_PROTOCOL          line (LINE/1, default) or echo: LineUser expects each line
+                          back unchanged (the yardstick, grader/yardstick/echo_server.py,
+                          measured by grader/calibration.py)
   IOLAB_LURK_CONNECTIONS  idle connections per LurkerUser, default 100
   IOLAB_LURK_CHECK        seconds between a lurker's checks of its connections, default 5
   IOLAB_CHORUS_PERIOD     seconds between a ChorusUser's rounds, default 0.5
@@ -55,6 +58,7 @@ TIMEOUT = float(os.environ.get("IOLAB_REPLY_TIMEOUT", "5"))
 LURK_CONNECTIONS = int(os.environ.get("IOLAB_LURK_CONNECTIONS", "100"))
 LURK_CHECK = float(os.environ.get("IOLAB_LURK_CHECK", "5"))
 CHORUS_PERIOD = float(os.environ.get("IOLAB_CHORUS_PERIOD", "0.5"))
+ECHO = os.environ.get("IOLAB_PROTOCOL", "line") == "echo"
 RECV_SIZE = 256 * 1024
 
 
@@ -77,7 +81,8 @@ class LineUser(User):
         tag = b"u%d-" % id(self)
         body = (tag + b"x" * LINE_SIZE)[:LINE_SIZE]
         self.batch = (body + b"\n") * PIPELINE  # PIPELINE lines in one send
-        self.reply = b"%d %s\n" % (len(body), body)
+        # echo: the yardstick's reply, the line as sent (same bytes to check per reply)
+        self.reply = body + b"\n" if ECHO else b"%d %s\n" % (len(body), body)
         self.name = f"{LINE_SIZE} B line"
         self.fire = self.environment.events.request.fire
 

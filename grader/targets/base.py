@@ -136,6 +136,8 @@ class Target(ABC):
             "IOLAB_LINE_SIZE": str(load.get("line_size", 1024)),
             "IOLAB_PIPELINE": str(load.get("pipeline", 1)),
             "IOLAB_WORKERS": str(load_workers(load)),
+            # "echo" for the yardstick (grader/calibration.py), else LINE/1
+            "IOLAB_PROTOCOL": str(load.get("protocol", "line")),
         }
 
 
