@@ -1,7 +1,8 @@
 """The handout's lab.yaml: the instructor's, without what students must not have.
 
-Left out: every exercise's `reference:` (the handout has no answers; load
-thresholds are calibrated without it, see grader/runner.py), and every check
+Left out: every exercise's `reference:` (the handout has no answers; relative
+load thresholds are then judged against the yardstick, grader/calibration.py,
+and a `load: calibration: reference` goes too), and every check
 whose `visibility` is not `visible` (hidden, after_due_date, after_published:
 the instructor's grading runs them, the handout has neither the check nor its
 parameters). An exercise left with no check is left out whole.
@@ -71,6 +72,8 @@ def student_lab(path: Path) -> StudentLab:
         ex = dict(ex)
         if reference := ex.pop("reference", None):
             out.references.append(str(reference))
+        if (ex.get("load") or {}).get("calibration") == "reference":  # nothing to measure:
+            ex["load"] = {k: v for k, v in ex["load"].items() if k != "calibration"}  # yardstick
         checks = flat(ex["checks"])
         for check in checks:
             if not visible(check):
