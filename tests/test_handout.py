@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -175,14 +176,6 @@ def correct_select(tmp: Path) -> Path:
     return sub
 
 
-def self_check(root: Path, results: Path, *args: str) -> subprocess.CompletedProcess:
-    """`python -m grader lab-3 --exercise select` from inside the handout: its grader,
-    its lab.yaml, its servers/ (cwd first on sys.path)."""
-    return subprocess.run([sys.executable, "-m", "grader", "lab-3", "--exercise", "select",
-                           "--results", str(results), *args], cwd=root,
-                          capture_output=True, text=True, timeout=600)
-
-
 def test_make_lab_3_in_the_handout_passes_a_correct_server(handouts, tmp_path):
     """The handout's own `make lab-3` (local mode, one exercise; PYTHON= skips its .venv)."""
     proc = subprocess.run(["make", "lab-3", "MODE=local", "EXERCISE=select",
@@ -199,15 +192,38 @@ def test_make_lab_3_in_the_handout_passes_a_correct_server(handouts, tmp_path):
     assert all(t["status"] == "passed" for t in tests)  # judged against the yardstick
 
 
+def network_only(root: Path, tmp: Path) -> Path:
+    """The handout's own lab-3, select only, without its load phase (the local test
+    above covers the load phase against the yardstick): a labs folder for IOLAB_LABS."""
+    spec = yaml.safe_load((root / "labs/lab-3/lab.yaml").read_text())
+    spec["exercises"] = [dict(ex, checks=[c for c in ex["checks"]
+                                          if not c["check"].startswith("load.")])
+                         for ex in spec["exercises"] if ex["id"] == "select"]
+    spec["exercises"][0].pop("load")
+    labs = tmp / "labs"
+    shutil.copytree(root / "labs/lab-3", labs / "lab-3")
+    (labs / "lab-3/lab.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return labs
+
+
 @pytest.mark.docker
 def test_the_handout_grades_in_docker_with_its_own_stack(handouts, tmp_path, docker_engine):
-    """One docker run: the handout's compose.yaml and docker/ build and run the stack."""
-    root = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(handouts["lab-3"]), str(root)], check=True)
+    """One docker run: the handout's docker/ builds the image (nothing to do when it is
+    current) and its compose.yaml runs the stack; the starter fails, with reasons."""
+    root = clone(handouts["lab-3"], tmp_path / "clone")
     built = subprocess.run(["bash", "docker/build-images.sh"], cwd=root, capture_output=True,
                            text=True, timeout=900)
     assert built.returncode == 0, built.stdout + built.stderr
-    proc = self_check(root, tmp_path / "results", "--mode", "docker",
-                      "--submission", str(correct_select(tmp_path)))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "PASSED" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "grader", "lab-3", "--mode", "docker",
+                           "--results", str(tmp_path / "results")], cwd=root,
+                          env={**os.environ, "IOLAB_LABS": str(network_only(root, tmp_path))},
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "starting the server (docker" in proc.stdout
+    assert "FAIL" in proc.stdout and "hint:" in proc.stdout  # why, and what to try
+    assert "PASS  a line gets its length and itself back" in proc.stdout
+
+
+def clone(source: Path, target: Path) -> Path:
+    subprocess.run(["git", "clone", "-q", str(source), str(target)], check=True)
+    return target
