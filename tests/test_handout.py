@@ -112,6 +112,9 @@ def test_a_handout_holds_no_answer_and_no_instructor_text(handouts, lab):
         assert "SUBMISSION=servers/" not in text and "<!-- instructor" not in text, readme
         assert "_server.py" not in text, f"{readme} points at a reference server"
     assert (root / ".git").is_dir() and (root / ".github/workflows/classroom.yml").is_file()
+    students = (root / "README.md").read_text()  # for students: their two commands
+    assert f"make {lab}  " in students and "no `make test` here" in students
+    assert (root / "README.zh.md").is_file()
     git = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
                          text=True)
     assert git.stdout == ""  # everything is in its one commit
