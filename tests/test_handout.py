@@ -230,3 +230,12 @@ def test_the_handout_grades_in_docker_with_its_own_stack(handouts, tmp_path, doc
 def clone(source: Path, target: Path) -> Path:
     subprocess.run(["git", "clone", "-q", str(source), str(target)], check=True)
     return target
+
+
+def test_instructor_parts_of_a_readme_are_left_out_inline_and_on_lines_of_their_own():
+    from grader.handout.build import students_text
+
+    text = ("Reference:<!-- instructor --> `servers/x_server.py`<!-- /instructor -->.\n"
+            "<!-- instructor -->A paragraph\nfor instructors.<!-- /instructor -->\n"
+            "Students.\n")
+    assert students_text(text) == "Reference:.\nStudents.\n"
