@@ -238,15 +238,16 @@ def stale(cached: Calibration | None, load_now: float) -> str:
 
 # --- measuring ----------------------------------------------------------------------
 
-def calibrate(report, ex: Exercise, progress, load_now: float) -> Calibration:
+def calibrate(report, ex: Exercise, progress, load_now: float, again: str = "") -> Calibration:
     """The calibration for `ex` in this run: the cached one while fresh, else measured
     now (and cached when it served replies). Call it holding the machine's load lock.
-    `load_now`: the 1-min load average when the submission's load phase began."""
+    `load_now`: the 1-min load average when the submission's load phase began;
+    `again`: measure now whatever the cache holds, for this reason."""
     source = source_of(ex)
     key = cache_key(report.lab.name, ex, source, report.mode, report.os_name)
     path = cache_file(key)
-    cached = read_cached(path, key)
-    why = stale(cached, load_now)
+    cached = None if again else read_cached(path, key)
+    why = again or stale(cached, load_now)
     if not why:
         cached.scale, cached.why = scale_of(ex, source), (
             f"fresh for {max_age():g} min while the load average stays within "
