@@ -3,18 +3,21 @@ there, and removing what a compose project left.
 
 The grader speaks to Docker through the `docker` and compose command lines
 (no SDK): they are the commands a student can run to see what happened.
-`docker compose` (v2) is used where it exists, `docker-compose` 1.29
-otherwise; IOLAB_COMPOSE overrides both.
+Compose v2 is used where it exists (`docker compose`, or the copy
+docker/compose-v2.sh puts under .cache), `docker-compose` 1.29 otherwise;
+IOLAB_COMPOSE overrides both.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import shutil
 import subprocess
 
 from grader.errors import UsageError
+from grader.paths import REPO
 
 IMAGE = "iolab-runtime:latest"
 ACTIVE_PROJECTS: set[str] = set()  # started and not yet torn down
@@ -26,16 +29,31 @@ def docker(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedPro
                           **kwargs)
 
 
+# Compose v2 as docker/compose-v2.sh installs it (a docker CLI plugin under the
+# checkout's .cache); the binary also runs on its own, without DOCKER_CONFIG.
+COMPOSE_V2 = REPO / ".cache" / "docker" / "cli-plugins" / "docker-compose"
+
+
 def compose_command() -> list[str]:
-    """`docker compose` (v2) where it exists, else `docker-compose` (1.29)."""
+    """Compose v2 where it exists — `docker compose`, else the checkout's own copy
+    (docker/compose-v2.sh) — else `docker-compose` (1.29). v2 first: it starts and
+    stops a stack in about half the time of 1.29 (a Go binary, not a Python program
+    importing docker-py on every call). IOLAB_COMPOSE overrides all of them."""
     override = os.environ.get("IOLAB_COMPOSE")
     if override:
         return override.split()
+    return list(_found_compose())
+
+
+@functools.cache
+def _found_compose() -> tuple[str, ...]:
     if shutil.which("docker") and subprocess.run(
             ["docker", "compose", "version"], capture_output=True).returncode == 0:
-        return ["docker", "compose"]
+        return ("docker", "compose")
+    if os.access(COMPOSE_V2, os.X_OK):
+        return (str(COMPOSE_V2),)
     if shutil.which("docker-compose"):
-        return ["docker-compose"]
+        return ("docker-compose",)
     raise UsageError("neither `docker compose` nor `docker-compose` is installed: "
                      "install Docker Compose, or grade with --mode local")
 

@@ -38,8 +38,15 @@ os.environ.setdefault("IOLAB_LOAD_LOCK",
                       str(Path(tempfile.gettempdir()) / f"iolab-tests-{os.getuid()}.lock"))
 
 
+# The machine's calibration cache (grader/calibration.py) for this session only, never
+# the user's ~/.cache: shared by the session's tests, removed at its end.
+CALIBRATION_CACHE = Path(tempfile.mkdtemp(prefix="iolab-test-cache-"))
+os.environ.setdefault("IOLAB_CACHE", str(CALIBRATION_CACHE))
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(RESULTS, ignore_errors=True)
+    shutil.rmtree(CALIBRATION_CACHE, ignore_errors=True)
 
 
 class ServerAddress(tuple):
