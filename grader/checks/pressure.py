@@ -44,7 +44,7 @@ def flood(sock: socket.socket, total: int, stall: float, root: int) -> tuple[int
     sock.settimeout(stall)
     try:
         while sent < total:
-            sent += sock.send(chunk)
+            sent += sock.send(chunk[:total - sent])
             if sent >= next_sample:
                 peak, next_sample = max(peak, memory_mib(root) or 0.0), sent + 2 * MIB
     except TimeoutError:
@@ -75,7 +75,7 @@ def backpressure(ctx: CheckContext) -> Outcome:
         reset(hog)  # an RST: the server may drop what it still owes at once
     growth = peak - before
     figure = (f"the client sent {sent / MIB:.1f} of {total // MIB} MiB without reading; "
-              f"server memory {before:.1f} -> {peak:.1f} MiB (+{growth:.1f} MiB)")
+              f"server memory {before:.1f} -> {peak:.1f} MiB ({growth:+.1f} MiB)")
     alive = evidence.alive(root)
     if growth <= bound and alive:
         return Outcome(True, figure=figure)
@@ -85,7 +85,7 @@ def backpressure(ctx: CheckContext) -> Outcome:
     return Outcome(False, figure=figure,
                    expected=f"the server's memory to grow by at most {bound} MiB while a "
                    f"client sent {sent / MIB:.0f} MiB and read nothing",
-                   got=f"+{growth:.1f} MiB: it kept reading while its replies piled up",
+                   got=f"{growth:+.1f} MiB: it kept reading while its replies piled up",
                    hint=hint(ctx.model))
 
 
