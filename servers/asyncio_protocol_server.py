@@ -9,7 +9,8 @@ callback must return at once; the transport buffers what the kernel did not
 take. asyncio_server.py's streams are written on top of exactly these calls.
 Flow control: past MAX_PENDING bytes owed to a client the transport calls
 pause_writing() and this server stops reading that client until it drains.
-Idle timeout: a client that sends nothing for IDLE_TIMEOUT seconds is closed.
+Idle timeout: a client that sends nothing for IDLE_TIMEOUT seconds (and reads
+nothing it is owed) is closed.
 Scales: to tens of thousands of clients.
 Needs: asyncio (Linux, macOS, Windows).
 """
@@ -25,8 +26,7 @@ class LineProtocol(asyncio.Protocol):
     """One client. The loop makes one instance per connection (the factory below)."""
 
     def connection_made(self, transport):
-        self.transport, self.lines, self.idle = transport, LineBuffer(), None
-        self.writing_paused = False
+        self.transport, self.lines, self.idle, self.owed = transport, LineBuffer(), None, 0
         # asyncio turns Nagle off only on sockets it made itself (see asyncio_server.py)
         transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         transport.set_write_buffer_limits(high=MAX_PENDING)   # pause_writing() past this
@@ -38,8 +38,11 @@ class LineProtocol(asyncio.Protocol):
         self.idle = asyncio.get_running_loop().call_later(IDLE_TIMEOUT, self.idle_too_long)
 
     def idle_too_long(self):
-        # close() sends what is owed first; a client that reads nothing would keep it forever
-        if self.writing_paused:
+        owed = self.transport.get_write_buffer_size()
+        if owed and owed != self.owed:   # silent, but still reading what it is owed
+            self.owed = owed
+            self.restart_idle_timer()
+        elif owed:   # close() would wait for a client that reads nothing: forever
             self.transport.abort()
         else:
             self.transport.close()
@@ -58,11 +61,9 @@ class LineProtocol(asyncio.Protocol):
         return False   # half-close: the transport sends what it still holds, then closes
 
     def pause_writing(self):   # MAX_PENDING bytes wait for a client that is not reading
-        self.writing_paused = True
         self.transport.pause_reading()   # backpressure: its lines wait in the kernel
 
     def resume_writing(self):
-        self.writing_paused = False
         self.transport.resume_reading()
 
     def connection_lost(self, exc):   # closed, reset or aborted: forget the timer

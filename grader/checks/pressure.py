@@ -68,7 +68,9 @@ def backpressure(ctx: CheckContext) -> Outcome:
     before = memory_mib(root)
     if before is None:
         return Outcome.error("the grader cannot read the server's memory in /proc")
-    hog = connect(ctx.addr)
+    # a fixed receive buffer: Linux grows one only for a reader, but a host whose
+    # tcp_rmem allows 32 MiB must not let this client's kernel hold the replies
+    hog = connect(ctx.addr, rcvbuf=64 * 1024)
     try:
         sent, peak = flood(hog, total, float(ctx.param("stall")), root)
     finally:
