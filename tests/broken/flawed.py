@@ -9,7 +9,8 @@ import os
 import selectors
 import socket
 
-FLAWS = {"none", "no_framing", "eof_ignored", "partial_sends", "dies_on_reset"}
+FLAWS = {"none", "no_framing", "eof_ignored", "partial_sends", "dies_on_reset", "no_backpressure"}
+MAX_PENDING = 1024 * 1024  # stop reading a client while this much output waits for it
 
 
 def reply(line: bytes) -> bytes:
@@ -65,6 +66,7 @@ def serve(flaw: str = "none") -> None:
                 del state[sock]
                 sock.close()
             elif sock in state:
-                wanted = selectors.EVENT_READ if not eof else 0
+                bounded = len(outbuf) < MAX_PENDING or flaw == "no_backpressure"  # the flaw:
+                wanted = selectors.EVENT_READ if not eof and bounded else 0  # reads on, piles up
                 sel.modify(sock, (wanted | selectors.EVENT_WRITE) if outbuf else
                            (wanted or selectors.EVENT_READ))
