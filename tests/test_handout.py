@@ -121,6 +121,16 @@ def test_a_handout_holds_no_answer_and_no_instructor_text(handouts, lab):
     assert git.stdout == ""  # everything is in its one commit
 
 
+@pytest.mark.parametrize("lab", ALL_LABS)
+def test_every_exercise_of_a_handout_has_its_starter_file(handouts, lab):
+    """What students are given stays given (lab-4's blocking-call lesson: its file is its
+    own reference), and the handout's lab.yaml loads in the handout."""
+    mine = load_lab(lab, handouts[lab] / "labs")
+    assert [ex.id for ex in mine.exercises] == [ex.id for ex in load_lab(lab).exercises]
+    for ex in mine.exercises:
+        assert (mine.starter / ex.path / ex.entry).is_file(), f"{lab}/{ex.id}: {ex.entry}"
+
+
 def test_instructor_only_checks_and_their_files_stay_out(handouts):
     lab3 = yaml.safe_load((handouts["lab-3"] / "labs/lab-3/lab.yaml").read_text())
     mine = load_lab("lab-3")

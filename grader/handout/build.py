@@ -71,8 +71,13 @@ def _caches(folder: str, names: list[str]) -> set[str]:
 
 def copy_lab(lab: Lab, spec: StudentLab, target: Path) -> None:
     """The lab's folder without its answers: no reference/ folder, no file a reference:
-    or an instructor-only check names; lab.yaml and the READMEs made the students'."""
+    (outside starter/) or an instructor-only check names; lab.yaml and the READMEs made
+    the students'."""
+    starter = lab.starter.resolve()
     private = {(REPO / p).resolve() for p in [*spec.references, *spec.private_files]}
+    # A reference inside starter/ is handed out anyway: a lesson exercise whose file is
+    # given (lab-4's blocking-call: its own reference), not an answer to write.
+    private = {p for p in private if not p.is_relative_to(starter)}
 
     def ignore(folder: str, names: list[str]) -> set[str]:
         here = Path(folder)
