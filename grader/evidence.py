@@ -186,6 +186,23 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
+def busy_seconds(pids: list[int]) -> tuple[float, float] | None:
+    """(seconds on a CPU, seconds runnable but waiting for one) of every thread of
+    these processes, from /proc/PID/task/TID/schedstat (nanoseconds); None where the
+    kernel does not keep them. Their sum is the time the threads wanted a CPU: a
+    busy loop wants it all the time however little it gets on a crowded machine,
+    a sleeping server not at all, so the sum tells them apart where CPU time alone
+    (a share of the machine) may not."""
+    ran = waited = 0
+    found = False
+    for pid in pids:
+        for tid in tasks(pid):
+            fields = (_read(f"/proc/{pid}/task/{tid}/schedstat") or "").split()
+            if len(fields) >= 2:
+                ran, waited, found = ran + int(fields[0]), waited + int(fields[1]), True
+    return (ran / 1e9, waited / 1e9) if found else None
+
+
 @dataclass
 class Snapshot:
     root: int

@@ -22,7 +22,15 @@ checks` lists them all. Adding a kind of check means adding a function in this
 package; adding a check to a lab means editing that lab's lab.yaml, nothing else.
 """
 
-from grader.checks import lessons, line, load, model, module, processes  # noqa: F401 - they register
+from grader.checks import (  # noqa: F401 - they register
+    lessons,
+    line,
+    load,
+    model,
+    module,
+    multiplex,
+    processes,
+)
 from grader.checks.registry import (
     REGISTRY,
     Address,

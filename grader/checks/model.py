@@ -339,9 +339,12 @@ def fd_limit(ctx: CheckContext) -> Outcome:
         alive = exchange(ctx.addr, [b"after\n"], reply_for(b"after"), timeout=5.0) == reply_for(b"after")
     except OSError:
         alive = False
-    state = "it still serves once they leave" if alive else "and then it stopped serving: crashed?"
-    if late and not alive:
-        fds = ""  # counted while it went down: those figures mean nothing
+    died = root is not None and not alive and not evidence.alive(root)
+    state = ("it refused them cleanly: it still serves once they leave" if alive else
+             "and then its process ended: it crashed instead of refusing them" if died else
+             "and then it stopped serving: crashed?")
+    if (late or died) and not alive:
+        fds, snap = "", None  # counted while it went down: those figures mean nothing
     got_text = why or first_difference(got, expected)
     os_name = profile(ctx)
     uses_select = (ctx.model == "select" or (snap and multiplexer(snap.blocked) == "select")

@@ -9,7 +9,7 @@ import os
 import selectors
 import socket
 
-FLAWS = {"none", "no_framing", "eof_ignored", "partial_sends", "dies_on_reset"}
+FLAWS = {"none", "no_framing", "eof_ignored", "partial_sends", "dies_on_reset", "halfclose_spin"}
 
 
 def reply(line: bytes) -> bytes:
@@ -65,6 +65,8 @@ def serve(flaw: str = "none") -> None:
                 del state[sock]
                 sock.close()
             elif sock in state:
-                wanted = selectors.EVENT_READ if not eof else 0
+                # after EOF a socket is readable forever (recv() returns b'' at once):
+                # keeping EVENT_READ makes select() return at once, a busy loop
+                wanted = selectors.EVENT_READ if not eof or flaw == "halfclose_spin" else 0
                 sel.modify(sock, (wanted | selectors.EVENT_WRITE) if outbuf else
                            (wanted or selectors.EVENT_READ))
