@@ -292,6 +292,26 @@ def cpu_rate(root: int, seconds: float) -> float:
     return (cpu_seconds(tree(root)) - start_cpu) / (time.monotonic() - start)
 
 
+def wanting(root: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds on a CPU or waiting for one) of the server's tree so
+    far. Without schedstat both are its CPU time."""
+    pids = tree(root)
+    busy = busy_seconds(pids)
+    if busy is None:
+        cpu = cpu_seconds(pids)
+        return cpu, cpu
+    return busy[0], busy[0] + busy[1]
+
+
+def busy_rate(root: int, seconds: float) -> tuple[float, float]:
+    """(CPU s/s, wanting s/s) over `seconds`: a busy loop wants a CPU all the time
+    (1.00 a thread) however small a share a crowded machine gives it (its CPU s/s)."""
+    (cpu0, want0), start = wanting(root), time.monotonic()
+    time.sleep(seconds)
+    (cpu1, want1), took = wanting(root), time.monotonic() - start
+    return (cpu1 - cpu0) / took, (want1 - want0) / took
+
+
 def memory_kib(pids: list[int]) -> int | None:
     """Memory these processes use, in KiB: the sum of their proportional set sizes
     (Pss: a page shared by n processes counts 1/n in each, so forked children that

@@ -34,17 +34,6 @@ LINE = b"x" * 999 + b"\n"  # 1000 bytes a line: few lines, cheap for any server 
 
 # --- resource.halfclose_cpu --------------------------------------------------------------
 
-def wanting(root: int) -> tuple[float, float]:
-    """(seconds on a CPU, seconds on a CPU or waiting for one) of the server so far.
-    Without schedstat both are its CPU time."""
-    pids = evidence.tree(root)
-    busy = evidence.busy_seconds(pids)
-    if busy is None:
-        cpu = evidence.cpu_seconds(pids)
-        return cpu, cpu
-    return busy[0], busy[0] + busy[1]
-
-
 def send_and_half_close(sock: socket.socket, data: bytes, stall: float = 0.5) -> int:
     """Send as much of `data` as the server takes (until it stops reading for `stall`
     s), then shutdown(SHUT_WR). Returns the bytes sent."""
@@ -69,9 +58,9 @@ def settle(root: int, limit: float, step: float = 0.2) -> float:
     then framed what it read. A spinning server never does. Returns the wait."""
     started = time.monotonic()
     while time.monotonic() - started < limit:
-        before = wanting(root)[1]
+        before = evidence.wanting(root)[1]
         time.sleep(step)
-        if wanting(root)[1] - before < step / 5:
+        if evidence.wanting(root)[1] - before < step / 5:
             break
     return time.monotonic() - started
 
@@ -100,9 +89,9 @@ def halfclose_cpu(ctx: CheckContext) -> Outcome:
     try:
         sent = send_and_half_close(sock, LINE * int(ctx.param("lines")))
         waited = settle(root, 2.0)
-        cpu0, want0 = wanting(root)
+        cpu0, want0 = evidence.wanting(root)
         time.sleep(window)
-        cpu1, want1 = wanting(root)
+        cpu1, want1 = evidence.wanting(root)
         gone = not evidence.alive(root)
     finally:
         sock.close()
