@@ -101,7 +101,8 @@ def halfclose_cpu(ctx: CheckContext) -> Outcome:
     if gone:
         return Outcome(False, figure=figure, expected="the server to keep running",
                        got="it ended after the client half-closed",
-                       hint=hints.never_closes(ctx.model))
+                       hint="recv() returning b'' ends that client's input, not the server: "
+                       "send it what it is owed, close that one socket, serve the others")
     if want <= limit:
         return Outcome(True, figure=figure)
     return Outcome(False, figure=figure,

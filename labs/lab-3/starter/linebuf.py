@@ -13,7 +13,7 @@ TCP is a byte stream, not a stream of messages:
   - one recv() may return half a line, many lines, or a line and a half;
   - one send() on a non-blocking socket may take only part of what you give it.
 
-What to do (the two YOUR CODE HERE below):
+What to do (the two YOUR CODE HERE below; step 1's 3 and 4 are in server.py):
   1. LineBuffer.feed(data): add data to the buffer; reply to every complete
      line in it; keep the unfinished rest for the next feed().
      Checks: line.split, line.pipelined, line.large.

@@ -6,19 +6,19 @@ reply that send() only partly took, it forgets a client that half-closes,
 and it dies at its 1021st client. Read README.md beside this folder first.
 
 What to do (each YOUR CODE HERE):
-  1. linebuf.py (beside this file): framing and partial sends. You write it
-     once; steps 2-4 import it. Checks: line.split, line.pipelined, line.large.
-  2. EOF, below: recv() returning b'' means the client half-closed: it sends
+  1-2. linebuf.py (beside this file): framing and partial sends. You write
+     it once; steps 2-4 import it. Checks: line.split, line.pipelined, line.large.
+  3. EOF, below: recv() returning b'' means the client half-closed: it sends
      no more but may still be owed replies. Stop reading it (leave it out of
      select()'s read list: a half-closed socket is readable forever, so
      select() would return at once, every time), send what it is owed, then
      close it. (The notes' example never handles b''.) Check: robust.eof.
-  3. FD_SETSIZE, below: select() cannot watch an fd of 1024 or more
+  4. FD_SETSIZE, below: select() cannot watch an fd of 1024 or more
      (ValueError: filedescriptor out of range in select()). Refuse such a
      client (accept it, then close it) and keep serving the others.
      The select-limit exercise grades it: robust.refuse_past_fd_setsize.
 
-`make lab-3 EXERCISE=select` (and EXERCISE=select-limit for 3).
+`make lab-3 EXERCISE=select` (and EXERCISE=select-limit for 4).
 Run it alone:  PORT=9000 python server.py   then   nc localhost 9000
 """
 
@@ -75,7 +75,7 @@ def main() -> None:
                     new, _ = listener.accept()
                 except BlockingIOError:
                     continue
-                # YOUR CODE HERE (3, FD_SETSIZE): select() raises ValueError for an fd of
+                # YOUR CODE HERE (4, FD_SETSIZE): select() raises ValueError for an fd of
                 # FD_SETSIZE or more, and that ends the server with every client. Close
                 # such a client at once (a refusal) instead of watching it.
                 new.setblocking(False)
@@ -90,7 +90,7 @@ def main() -> None:
                 close(c)
                 continue
             if not data:
-                # YOUR CODE HERE (2, EOF): the client only half-closed: it may still be owed
+                # YOUR CODE HERE (3, EOF): the client only half-closed: it may still be owed
                 # replies. Set c.eof, leave it out of `readers` from now on, and close it once
                 # c.outbuf is empty: now if it already is, else after the send that empties it.
                 close(c)
