@@ -32,6 +32,9 @@ MODELS: dict[str, dict[str, str | None]] = {
     "socketserver": {"linux": "yes", "macos": "yes", "windows": "yes"},
     "asyncio": {"linux": "selector loop (epoll)", "macos": "selector loop (kqueue)",
                 "windows": "proactor loop (IOCP)"},
+    # callbacks (the notes' 回调): asyncio.Protocol on the same event loop, no coroutines
+    "asyncio_protocol": {"linux": "selector loop (epoll)", "macos": "selector loop (kqueue)",
+                         "windows": "proactor loop (IOCP)"},
     # not a server: lab-0's module exercise (threading.local, contextvars) runs anywhere
     "threadlocal": {"linux": "yes", "macos": "yes", "windows": "yes"},
 }

@@ -194,3 +194,9 @@ def models_submission(tmp: Path, models: list[str]) -> Path:
 
 def quiet(message: str) -> None:
     """progress() for tests: say nothing."""
+
+
+def grader_crashed(out: str) -> bool:
+    """Whether the grader itself raised: a traceback at the start of a line. A student
+    server's traceback quoted in a log tail ("        | Traceback ...") is the server's."""
+    return re.search(r"^Traceback \(most recent call last\)", out, re.M) is not None

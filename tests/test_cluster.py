@@ -52,20 +52,30 @@ exercises:
 """
 
 
+def address_in(scheduler_file: Path) -> str | None:
+    """The scheduler's address once its file is written in full, else None."""
+    try:
+        return json.loads(scheduler_file.read_text())["address"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 class LocalCluster:
     """A scheduler and `workers` worker processes on this machine, stopped by stop()."""
 
     def __init__(self, tmp: Path, workers: int, env: dict):
         self.tmp, self.tag = tmp, f"iolab-t{secrets.token_hex(3)}"
-        # One machine: the workers share its load lock (this test's own file).
-        self.env = dict(os.environ, PYTHONPATH=str(REPO), IOLAB_LOAD_LOCK=str(tmp / "load.lock"),
-                        **env)
+        # One machine: the workers share its load lock (the suite's, so that parallel
+        # tests' load phases never overlap theirs either).
+        self.env = dict(os.environ, PYTHONPATH=str(REPO), **env)
+        self.env.setdefault("IOLAB_LOAD_LOCK", str(tmp / "load.lock"))
         file = tmp / "scheduler.json"
         self.scheduler = self._start(["scheduler", "--host", "127.0.0.1", "--port", "0",
                                       "--no-dashboard", "--scheduler-file", str(file)], "s")
         self.workers: list[subprocess.Popen] = []
-        assert wait_until(file.exists, 30), (tmp / "s.log").read_text()
-        self.address = json.loads(file.read_text())["address"]
+        # The scheduler creates the file before it writes it: wait for the address.
+        assert wait_until(lambda: address_in(file), 30), (tmp / "s.log").read_text()
+        self.address = address_in(file)
         for i in range(1, workers + 1):
             self.workers.append(self._start(
                 ["worker", self.address, "--no-nanny", "--nthreads", "1", "--resources",
@@ -106,7 +116,8 @@ def cluster_of(tmp_path):
 
 
 def batch(lab: str, subs: Path, out: Path, *args: str, labs: Path, wait: bool = True):
-    env = dict(os.environ, IOLAB_LABS=str(labs), IOLAB_LOAD_LOCK=str(out.parent / "load.lock"))
+    env = dict(os.environ, IOLAB_LABS=str(labs))
+    env.setdefault("IOLAB_LOAD_LOCK", str(out.parent / "load.lock"))
     cmd = [sys.executable, "-m", "grader", "batch", lab, str(subs), "--mode", "local",
            "--out", str(out), "--no-similarity", *args]
     if not wait:

@@ -25,6 +25,7 @@ RECOGNISED = {
     "epoll_et": "multiplexing with epoll (edge-triggered)",
     "selectors": "one thread multiplexing with epoll",
     "asyncio": "one thread multiplexing with epoll",
+    "asyncio_protocol": "one thread multiplexing with epoll",
     "thread": "a thread per connection",
     "socketserver": "a thread per connection",
     "threadpool": "a pool of threads",

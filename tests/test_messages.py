@@ -135,6 +135,8 @@ def test_hints_fit_the_model(model):
         assert "ready" not in concurrent
     elif model == "asyncio":
         assert "drain()" in send
+    elif model == "asyncio_protocol":
+        assert "transport.write()" in send
     else:
         assert "output buffer" in send and "sendall" not in send
     if model in hints.WRITE_INTEREST:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LAB_X, REPO, leftovers_of, write_lab
+from conftest import LAB_X, REPO, grader_crashed, leftovers_of, write_lab
 
 from grader.errors import UsageError
 from grader.labspec import DEFAULT_LIMITS, load_lab, memory_bytes
@@ -138,7 +138,7 @@ def test_hostile_submissions_get_zero_with_a_reason(docker_engine, sandbox_run):
     print(out[-12000:])
     print(f"graded {len(LAB['exercises'])} exercises in {seconds:.0f} s")
     assert proc.returncode == 1, out[-4000:]
-    assert "Traceback" not in out, out[-4000:]
+    assert not grader_crashed(out), out[-4000:]
     run_dir = next((results / "lab-sandbox").iterdir())
     data = json.loads((run_dir / "results.json").read_text())
     tests = {t["name"].split(": ", 1)[0] + ":" + t["name"].split(": ", 1)[1]: t
@@ -212,7 +212,9 @@ def test_local_mode_limits_timeout_and_log_cap(tmp_path):
     """Local mode applies what setrlimit can and the wall-clock bound; no Docker.
     (No fork bomb here: RLIMIT_NPROC does not bind root, and this is the host.)"""
     lab = {"lab": "lab-local", "title": "limits in local mode", "exercises": [
-        exercise("memhog", BASIC, {"memory": "64m"}),
+        # The hog is still filling its 256 MiB when a busy machine's 5 s wait runs
+        # out: it waits until the hog dies (its socket closes), which is the point.
+        exercise("memhog", [BASIC[0] | {"timeout": 60}], {"memory": "64m"}),
         exercise("staller", [CONCURRENT | {"clients": 3}], {"timeout": 3}),
         exercise("flood", BASIC),
     ]}
@@ -225,7 +227,7 @@ def test_local_mode_limits_timeout_and_log_cap(tmp_path):
                           capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     print(out)
-    assert proc.returncode == 1 and "Traceback" not in out, out[-3000:]
+    assert proc.returncode == 1 and not grader_crashed(out), out[-3000:]
     assert time.monotonic() - started < 120
     run_dir = next((tmp_path / "results" / "lab-local").iterdir())
     tests = {t["name"].split(":")[0]: t for t in

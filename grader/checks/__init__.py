@@ -29,6 +29,7 @@ from grader.checks import (  # noqa: F401 - they register
     model,
     module,
     multiplex,
+    pressure,
     processes,
 )
 from grader.checks.registry import (

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 BLOCKING = ("iterative", "thread", "threadpool", "fork", "socketserver")
 LOOPS = ("nonblocking", "select", "poll", "epoll", "epoll_et", "kqueue", "selectors")
-MULTIPLEXING = ("select", "poll", "epoll", "epoll_et", "kqueue", "selectors", "asyncio")
+MULTIPLEXING = ("select", "poll", "epoll", "epoll_et", "kqueue", "selectors", "asyncio",
+                "asyncio_protocol")
 
 # why a multiplexer's wait returns at once: writability asked for with nothing to send
 WRITE_INTEREST = {
@@ -33,6 +34,8 @@ def partial_send(model: str) -> str:
                 "every byte is sent")
     if model == "asyncio":
         return "write the whole reply with writer.write() and then await writer.drain()"
+    if model == "asyncio_protocol":
+        return "transport.write() takes the whole reply (it buffers what the kernel did not)"
     return ("send() may take only part of the reply: keep the rest in a per-connection output "
             "buffer and send it when the socket is writable again")
 
@@ -52,6 +55,9 @@ def never_closes(model: str) -> str:
     if model == "asyncio":
         return ("when reader.readline() returns b'' (EOF), write what you still owe, "
                 "await writer.drain(), then writer.close()")
+    if model == "asyncio_protocol":
+        return ("in eof_received() return False (or call transport.close()): the transport "
+                "sends what it still buffers, then closes")
     return ("after recv() returned b'' stop reading that socket, and close it once its output "
             "buffer has been fully sent: check after each send, not only when the EOF came")
 
@@ -70,6 +76,9 @@ def concurrent(model: str) -> str:
     if model == "asyncio":
         return ("never block the event loop: await every read and write, and start a "
                 "handler (a task) per connection")
+    if model == "asyncio_protocol":
+        return ("never block the event loop: data_received() must return at once; each "
+                "connection gets its own Protocol instance (the factory makes one per client)")
     return ("serve every connection the wait call reports ready, not only the first, and "
             "never block on one of them")
 
@@ -80,12 +89,22 @@ def spinning(model: str) -> str:
         return (f"{WRITE_INTEREST[model]} (a connected socket is writable whenever its send "
                 "buffer has room), so the loop spins: ask for writability only while that "
                 "socket's output buffer holds bytes, and never pass a timeout of 0")
-    if model == "asyncio":
+    if model in ("asyncio", "asyncio_protocol"):
         return ("something keeps the event loop busy: a coroutine that loops without awaiting, "
                 "or asyncio.sleep(0) in a loop")
     return ("busy polling burns a whole core (the course notes: non-blocking IO retried in a "
             "loop wastes the CPU): sleep in select()/poll()/epoll until a socket is ready "
             "instead of calling recv()/accept() again and again")
+
+
+def stall(model: str) -> str:
+    """robust.stall: replies to clients that asked at once came one after another."""
+    if model in ("asyncio", "asyncio_protocol"):
+        return ("something blocks the event loop (time.sleep, a blocking recv or file read, "
+                "a synchronous library, a long CPU loop): every client waits for it. Await "
+                "instead (await asyncio.sleep(...)), or run the blocking call in a thread: "
+                "await loop.run_in_executor(None, blocking_call, ...)")
+    return concurrent(model)
 
 
 # how a multiplexed loop stops asking for reads on one socket

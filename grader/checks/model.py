@@ -33,7 +33,9 @@ from grader.outcome import Outcome
 from grader.proc import raise_fd_limit
 from servers.platforms import MODELS, WINDOWS_SELECT_LIMIT
 
-MULTIPLEXING = ("select", "poll", "epoll", "epoll_et", "kqueue", "selectors", "asyncio")
+MULTIPLEXING = ("select", "poll", "epoll", "epoll_et", "kqueue", "selectors", "asyncio",
+                "asyncio_protocol")
+LOOP_OF_LIBRARY = ("selectors", "asyncio", "asyncio_protocol")  # DefaultSelector decides
 ONE_THREAD = MULTIPLEXING + ("nonblocking", "iterative")
 FACILITY = {"select": "select()", "poll": "poll()", "epoll": "epoll", "kqueue": "kqueue"}
 DEFAULT_SELECTOR = {"linux": "epoll", "macos": "poll", "windows": "select"}  # emulated profiles
@@ -166,7 +168,7 @@ def verdict(model: str, os_name: str, load: evidence.Snapshot, idle: evidence.Sn
     if mux in ("poll", "epoll") and not MODELS[mux].get(os_name):
         return f"no {FACILITY[mux]}: it does not exist on {os_name}", f"it sleeps in {mux}"
     if model in ONE_THREAD:
-        wanted = DEFAULT_SELECTOR[os_name] if model in ("selectors", "asyncio") else (
+        wanted = DEFAULT_SELECTOR[os_name] if model in LOOP_OF_LIBRARY else (
             "epoll" if model == "epoll_et" else model)
         how = (f"multiplexing with {FACILITY.get(wanted, wanted)}" if model in MULTIPLEXING
                else "with non-blocking sockets" if model == "nonblocking"
@@ -353,7 +355,7 @@ def fd_limit(ctx: CheckContext) -> Outcome:
     got_text = why or first_difference(got, expected)
     os_name = profile(ctx)
     uses_select = (ctx.model == "select" or (snap and multiplexer(snap.blocked) == "select")
-                   or (ctx.model in ("selectors", "asyncio")
+                   or (ctx.model in LOOP_OF_LIBRARY
                        and DEFAULT_SELECTOR[os_name] == "select"))
     if uses_select:
         fd = (snap.max_fd + 1) if snap and snap.max_fd else 1024

@@ -26,13 +26,32 @@ from grader.checks import hints
 from grader.checks.model import not_found, profile, server_root
 from grader.checks.processes import CLOSED, SERVED, SILENT, crowd, served_after, still_served
 from grader.checks.registry import CheckContext, Param, Stage, check
-from grader.lineclient import connect, why_failed
+from grader.lineclient import why_failed
 from grader.outcome import Outcome
 
 LINE = b"x" * 999 + b"\n"  # 1000 bytes a line: few lines, cheap for any server to frame
 
 
 # --- resource.halfclose_cpu --------------------------------------------------------------
+
+def small_window(addr) -> socket.socket:
+    """A client whose replies back up at once: a 4 KiB receive window, and segments
+    of at most 536 bytes (TCP_MAXSEG, advertised in its SYN), which keep the server's
+    send buffer near its 16 KiB start (Linux sizes it from the segment size: about
+    2.6 MiB on loopback otherwise). So a few hundred KiB of replies are still owed at
+    the half-close, below the 1 MiB a server with backpressure buffers before it stops
+    reading: every server reads up to the EOF, and only then can it spin."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+        sock.settimeout(5)
+        sock.connect(addr)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
 
 def send_and_half_close(sock: socket.socket, data: bytes, stall: float = 0.5) -> int:
     """Send as much of `data` as the server takes (until it stops reading for `stall`
@@ -67,8 +86,8 @@ def settle(root: int, limit: float, step: float = 0.2) -> float:
 
 @check("resource.halfclose_cpu", Stage.NETWORK,
        "a half-closed client that does not read costs no CPU (no spin after EOF)",
-       Param("lines", int, 8192, "1000-byte lines sent before the half-close (8 MB: more than "
-             "the socket buffers hold, so replies are still owed at EOF)"),
+       Param("lines", int, 512, "1000-byte lines sent before the half-close (512 KB: more "
+             "than the socket buffers take, less than a server buffers before it stops reading)"),
        Param("seconds", float, 1.5, "how long the client then neither sends nor reads"),
        Param("max_busy", float, 0.3, "seconds of that the server may spend on a CPU or "
              "waiting for one (a sleeping server: about 0; a busy loop: all of it)"))
@@ -82,7 +101,7 @@ def halfclose_cpu(ctx: CheckContext) -> Outcome:
         return not_found()
     window, limit = float(ctx.param("seconds")), float(ctx.param("max_busy"))
     try:
-        sock = connect(ctx.addr, timeout=5, rcvbuf=4096)  # a small window: replies stay owed
+        sock = small_window(ctx.addr)
     except OSError as exc:
         return Outcome(False, expected="a connection", got=why_failed(exc),
                        hint="keep accepting clients")
@@ -97,7 +116,7 @@ def halfclose_cpu(ctx: CheckContext) -> Outcome:
         sock.close()
     cpu, want = cpu1 - cpu0, want1 - want0
     figure = (f"{want:.2f} s of {window:g} s on a CPU or waiting for one ({cpu:.2f} CPU s) "
-              f"after {sent / 1e6:.1f} MB and a half-close, the client not reading")
+              f"after {sent // 1000} KB and a half-close, the client not reading")
     if gone:
         return Outcome(False, figure=figure, expected="the server to keep running",
                        got="it ended after the client half-closed",

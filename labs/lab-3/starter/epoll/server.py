@@ -16,7 +16,10 @@ What to do (each YOUR CODE HERE):
      with nothing to send makes ep.poll() return at once, forever (checks
      resource.idle_cpu, model.conformance). EPOLLIN only until c.eof: a
      half-closed socket is readable forever (every recv() returns b'' at
-     once), the same spin (check resource.halfclose_cpu).
+     once), the same spin (check resource.halfclose_cpu). And EPOLLIN only
+     while c.outbuf holds less than MAX_PENDING: a client that sends and
+     never reads would otherwise pile its replies up in your memory; not
+     reading makes TCP block its send() (backpressure, robust.backpressure).
   2. modify: after serving c, tell epoll when interest(c) differs from what
      it watches (c.watching), and only then: each ep.modify() is an epoll_ctl() system call.
   3. EOF: the client half-closed: set c.eof; close it (forget) only once
@@ -38,6 +41,7 @@ import linebuf  # noqa: E402 - your step 1: ../linebuf.py (graded beside this fi
 
 HOST = os.environ.get("HOST", "0.0.0.0")
 PORT = int(os.environ.get("PORT", "9000"))
+MAX_PENDING = 1024 * 1024  # stop reading a client while this much output waits for it
 
 
 class Conn:
@@ -52,7 +56,8 @@ class Conn:
 
 def interest(c: Conn) -> int:
     """The events epoll should report for c now."""
-    # YOUR CODE HERE (1): EPOLLOUT only while c.outbuf holds bytes; EPOLLIN only until c.eof.
+    # YOUR CODE HERE (1): EPOLLOUT only while c.outbuf holds bytes; EPOLLIN only until
+    # c.eof, and only while len(c.outbuf) < MAX_PENDING.
     return select.EPOLLIN | select.EPOLLOUT
 
 
