@@ -186,6 +186,23 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
+def busy_seconds(pids: list[int]) -> tuple[float, float] | None:
+    """(seconds on a CPU, seconds runnable but waiting for one) of every thread of
+    these processes, from /proc/PID/task/TID/schedstat (nanoseconds); None where the
+    kernel does not keep them. Their sum is the time the threads wanted a CPU: a
+    busy loop wants it all the time however little it gets on a crowded machine,
+    a sleeping server not at all, so the sum tells them apart where CPU time alone
+    (a share of the machine) may not."""
+    ran = waited = 0
+    found = False
+    for pid in pids:
+        for tid in tasks(pid):
+            fields = (_read(f"/proc/{pid}/task/{tid}/schedstat") or "").split()
+            if len(fields) >= 2:
+                ran, waited, found = ran + int(fields[0]), waited + int(fields[1]), True
+    return (ran / 1e9, waited / 1e9) if found else None
+
+
 @dataclass
 class Snapshot:
     root: int
@@ -273,6 +290,26 @@ def cpu_rate(root: int, seconds: float) -> float:
     start_cpu, start = cpu_seconds(tree(root)), time.monotonic()
     time.sleep(seconds)
     return (cpu_seconds(tree(root)) - start_cpu) / (time.monotonic() - start)
+
+
+def wanting(root: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds on a CPU or waiting for one) of the server's tree so
+    far. Without schedstat both are its CPU time."""
+    pids = tree(root)
+    busy = busy_seconds(pids)
+    if busy is None:
+        cpu = cpu_seconds(pids)
+        return cpu, cpu
+    return busy[0], busy[0] + busy[1]
+
+
+def busy_rate(root: int, seconds: float) -> tuple[float, float]:
+    """(CPU s/s, wanting s/s) over `seconds`: a busy loop wants a CPU all the time
+    (1.00 a thread) however small a share a crowded machine gives it (its CPU s/s)."""
+    (cpu0, want0), start = wanting(root), time.monotonic()
+    time.sleep(seconds)
+    (cpu1, want1), took = wanting(root), time.monotonic() - start
+    return (cpu1 - cpu0) / took, (want1 - want0) / took
 
 
 def memory_kib(pids: list[int]) -> int | None:

@@ -17,6 +17,10 @@ the reason, and is then not run under that profile (reported unavailable):
 Blocks may be written once and reused, as compose.yaml does: top-level `x-`
 keys are ignored, `<<: *anchor` merges a mapping, and a list alias inside a
 list is spliced in (`checks: [*battery, {check: robust.fd_limit, points: 1}]`).
+
+An exercise in a folder of its own (`path: poll`) may import a module the
+student writes once at the top of the submission (`shared: [linebuf.py]`): the
+grader runs it from a copy of its folder with those files beside it.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ class Exercise:
     load: dict | None = None
     limits: dict = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     kind: str = "server"  # "server": run entry and talk to it; "module": pytest imports entry
+    shared: list[str] = field(default_factory=list)  # top-level files graded with it (linebuf.py)
 
 
 @dataclass
@@ -150,7 +155,8 @@ def load_lab(name: str, labs: Path = LABS) -> Lab:
 
 def _exercise(w: _File, node: yaml.Node) -> Exercise:
     m = _mapping(w, node, "an exercise", required=("id", "title", "model", "checks"),
-                 optional=("path", "entry", "os", "reference", "load", "limits", "kind"))
+                 optional=("path", "entry", "os", "reference", "load", "limits", "kind",
+                           "shared"))
     kind = _scalar(w, m["kind"]) if "kind" in m else "server"
     if kind not in KINDS:
         raise w.fail(m["kind"], f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -177,8 +183,19 @@ def _exercise(w: _File, node: yaml.Node) -> Exercise:
         entry=_scalar(w, m["entry"]) if "entry" in m else "server.py",
         reference=reference, load=load,
         limits=_limits(w, m["limits"]) if "limits" in m else dict(DEFAULT_LIMITS),
-        kind=kind,
+        kind=kind, shared=_shared(w, m["shared"]) if "shared" in m else [],
     )
+
+
+def _shared(w: _File, node: yaml.Node) -> list[str]:
+    """`shared: [linebuf.py]`: files at the top of the submission folder that the
+    exercise's server imports; the grader runs the server with them beside it."""
+    names = [_scalar(w, n) for n in _sequence(w, node)]
+    for name in names:
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise w.fail(node, f"shared: {name!r} must be a file name at the top of the "
+                         "submission folder (no folders), e.g. linebuf.py")
+    return names
 
 
 def _check(w: _File, node: yaml.Node, oses: list[str]) -> CheckEntry:

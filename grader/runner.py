@@ -134,6 +134,8 @@ def grade_exercise(report: RunReport, ex: Exercise, submission: Path, single_fil
         return [_result(ex, check, why, os_name=report.os_name) for check in ex.checks]
     if ex.kind == "module":
         return grade_module(report, ex, folder, entry, single_file, progress)
+    if ex.shared and not single_file:
+        folder = with_shared(folder, submission, ex.shared, report.folder / ex.id / "submission")
     target = target_for(report, ex.id, folder, entry, limits=ex.limits)
     outcomes: dict[int, tuple[Outcome, float]] = {}
     ours = ""  # the grading machinery failed: its error stands, whatever the server did
@@ -164,6 +166,30 @@ def grade_exercise(report: RunReport, ex: Exercise, submission: Path, single_fil
         blame(outcomes, state, "", None)
     return [_result(ex, check, *outcomes.get(i, (Outcome.error("not run"), 0.0)),
                     os_name=report.os_name) for i, check in enumerate(ex.checks)]
+
+
+COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".git", ".venv", ".pytest_cache")
+
+
+def with_shared(folder: Path, submission: Path, shared: list[str], staged: Path) -> Path:
+    """The folder to run an exercise from: its own folder when the `shared` files
+    (lab.yaml: a module the student writes once at the top of the submission, e.g.
+    linebuf.py) are already beside its entry; otherwise a copy of it with them added
+    (a file of the same name in the exercise's folder wins, as Python's import would).
+    Readable by all: docker mode runs the server as another uid. A missing shared
+    file is left out: the server's own ImportError then says what is missing."""
+    wanted = [name for name in shared
+              if (submission / name).is_file() and not (folder / name).exists()]
+    if not wanted:
+        return folder
+    # links stay links: the grader never reads a file through one for the server
+    shutil.copytree(folder, staged, symlinks=True, dirs_exist_ok=True, ignore=COPY_IGNORE)
+    for name in wanted:
+        shutil.copy2(submission / name, staged / name, follow_symlinks=False)
+    for path in [staged, *staged.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | (0o555 if path.is_dir() else 0o444))
+    return staged
 
 
 def crash_reason(ex: Exercise, outcomes: dict, state: str, log: str,
@@ -216,8 +242,7 @@ def grade_module(report: RunReport, ex: Exercise, folder: Path, entry: str, sing
         staged.mkdir(parents=True, exist_ok=True)
         shutil.copy2(folder / entry, staged / ex.entry)
     else:
-        shutil.copytree(folder, staged, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
-            "__pycache__", "*.pyc", ".git", ".venv", ".pytest_cache"))
+        shutil.copytree(folder, staged, dirs_exist_ok=True, ignore=COPY_IGNORE)
     progress(f"[{ex.id}] module checks: {len(ex.checks)} (pytest in a subprocess sandbox)")
     results = []
     for check in ex.checks:

@@ -28,6 +28,7 @@ from grader.checks import (  # noqa: F401 - they register
     load,
     model,
     module,
+    multiplex,
     pressure,
     processes,
 )

@@ -105,3 +105,41 @@ def stall(model: str) -> str:
                 "instead (await asyncio.sleep(...)), or run the blocking call in a thread: "
                 "await loop.run_in_executor(None, blocking_call, ...)")
     return concurrent(model)
+
+
+# how a multiplexed loop stops asking for reads on one socket
+DROP_READ = {
+    "select": "leave it out of select()'s read list",
+    "poll": "poller.modify(fd, select.POLLOUT) while replies wait (poller.unregister(fd) "
+            "once they are sent, then close)",
+    "epoll": "ep.modify(fd, select.EPOLLOUT) while replies wait (ep.unregister(fd) once they "
+             "are sent, then close)",
+    "selectors": "sel.modify(sock, selectors.EVENT_WRITE, data) while replies wait "
+                 "(sel.unregister(sock) once they are sent, then close)",
+    "kqueue": "delete its KQ_FILTER_READ event (KQ_EV_DELETE)",
+}
+DROP_READ["epoll_et"] = DROP_READ["epoll"]
+
+
+def half_close_spin(model: str) -> str:
+    """resource.halfclose_cpu: a half-closed socket kept in the read interest."""
+    if model in DROP_READ:
+        return ("after recv() returned b'' the socket stays readable forever (every recv() "
+                "returns b'' at once), so a level-triggered wait that still asks for reads on "
+                f"it returns at once and the loop spins: drop the read interest at EOF: "
+                f"{DROP_READ[model]}")
+    if model == "asyncio":
+        return "after EOF stop reading: write what you owe, await writer.drain(), then close"
+    return ("after recv() returned b'' do not call recv() on that socket again: send what you "
+            "owe, then close it")
+
+
+def select_limit(os_name: str) -> str:
+    """robust.refuse_past_fd_setsize: a select() server that died past FD_SETSIZE."""
+    if os_name == "windows":
+        return ("select() there takes at most 512 sockets: count your connections and close a "
+                "new client (accept() it, then close()) when you already watch 511")
+    return ("select.select() raises ValueError (\"filedescriptor out of range in select()\") "
+            "for an fd of 1024 or more, and uncaught it ends your server with every client: "
+            "after accept(), close a connection whose fileno() is 1024 or more (or stop "
+            "watching the listener while you are full) and keep serving the others")

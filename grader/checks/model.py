@@ -39,7 +39,7 @@ LOOP_OF_LIBRARY = ("selectors", "asyncio", "asyncio_protocol")  # DefaultSelecto
 ONE_THREAD = MULTIPLEXING + ("nonblocking", "iterative")
 FACILITY = {"select": "select()", "poll": "poll()", "epoll": "epoll", "kqueue": "kqueue"}
 DEFAULT_SELECTOR = {"linux": "epoll", "macos": "poll", "windows": "select"}  # emulated profiles
-BUSY = 0.2  # CPU s/s above which an idle server is spinning
+BUSY = 0.2  # s/s wanting a CPU (on one or queued) above which an idle server is spinning
 
 
 def server_root(ctx: CheckContext) -> int | None:
@@ -149,7 +149,7 @@ def describe_model(load: evidence.Snapshot, idle: evidence.Snapshot, clients: in
         return f"one thread multiplexing with {mux}" + (" (edge-triggered)" if idle.edge_triggered
                                                         else "")
     if idle_cpu > BUSY:
-        return f"one thread busy polling ({idle_cpu:.2f} CPU s/s idle)"
+        return f"one thread busy polling (wants a CPU {idle_cpu:.2f} s/s idle)"
     return "one thread, blocking (" + ", ".join(sorted(idle.blocked)) + ")"
 
 
@@ -223,7 +223,7 @@ def conformance(ctx: CheckContext) -> Outcome:
         time.sleep(0.3)
         idle = sample(root, 3, 0.1)
         spinning = load.threads <= 2 and multiplexer(idle.blocked) is None
-        idle_cpu = evidence.cpu_rate(root, 0.5) if spinning else 0.0
+        idle_cpu = evidence.busy_rate(root, 0.5)[1] if spinning else 0.0
         served = len(load_clients.replied)
     if not evidence.alive(root):
         return Outcome(False, figure=f"{load.threads} threads, {load.processes} processes",
@@ -264,7 +264,8 @@ HOW = {
 @check("resource.idle_cpu", Stage.NETWORK, "no CPU burnt while clients are idle (no busy polling)",
        Param("clients", int, 5, "idle clients connected"),
        Param("seconds", float, 1.0, "how long CPU time is measured"),
-       Param("max_cpu", float, BUSY, "CPU seconds per second allowed while idle"))
+       Param("max_cpu", float, BUSY, "seconds per second on a CPU or waiting for one, allowed "
+             "while idle (a busy loop: 1.00, however little CPU a crowded machine gives it)"))
 def idle_cpu(ctx: CheckContext) -> Outcome:
     root = server_root(ctx)
     if root is None:
@@ -276,15 +277,19 @@ def idle_cpu(ctx: CheckContext) -> Outcome:
         for sock in socks:
             sock.sendall(b"hello\n")
         time.sleep(0.2)
-        rate = evidence.cpu_rate(root, seconds)
+        # judged on the time it wanted a CPU (on one or queued for one): a busy loop
+        # wants it all, whatever share of a crowded machine it gets
+        cpu, rate = evidence.busy_rate(root, seconds)
     finally:
         for sock in socks:
             sock.close()
-    figure = f"{rate:.2f} CPU s/s with {clients} idle clients"
+    figure = (f"{rate:.2f} s/s on a CPU or waiting for one ({cpu:.2f} CPU s/s) with {clients} "
+              "idle clients")
     if rate <= limit:
         return Outcome(True, figure=figure)
-    return Outcome(False, figure=figure, expected=f"at most {limit:g} CPU seconds per second "
-                   "while every client is idle", got=f"{rate:.2f} (a whole core is 1.00)",
+    return Outcome(False, figure=figure, expected=f"at most {limit:g} seconds per second on a "
+                   "CPU or waiting for one while every client is idle",
+                   got=f"{rate:.2f} (a whole core is 1.00; it got {cpu:.2f} CPU s/s of it)",
                    hint=hints.spinning(ctx.model))
 
 
@@ -341,9 +346,12 @@ def fd_limit(ctx: CheckContext) -> Outcome:
         alive = exchange(ctx.addr, [b"after\n"], reply_for(b"after"), timeout=5.0) == reply_for(b"after")
     except OSError:
         alive = False
-    state = "it still serves once they leave" if alive else "and then it stopped serving: crashed?"
-    if late and not alive:
-        fds = ""  # counted while it went down: those figures mean nothing
+    died = root is not None and not alive and not evidence.alive(root)
+    state = ("it refused them cleanly: it still serves once they leave" if alive else
+             "and then its process ended: it crashed instead of refusing them" if died else
+             "and then it stopped serving: crashed?")
+    if (late or died) and not alive:
+        fds, snap = "", None  # counted while it went down: those figures mean nothing
     got_text = why or first_difference(got, expected)
     os_name = profile(ctx)
     uses_select = (ctx.model == "select" or (snap and multiplexer(snap.blocked) == "select")

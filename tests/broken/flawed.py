@@ -9,7 +9,8 @@ import os
 import selectors
 import socket
 
-FLAWS = {"none", "no_framing", "eof_ignored", "partial_sends", "dies_on_reset", "no_backpressure"}
+FLAWS = {"none", "no_framing", "eof_ignored", "partial_sends", "dies_on_reset", "no_backpressure",
+         "halfclose_spin"}
 MAX_PENDING = 1024 * 1024  # stop reading a client while this much output waits for it
 
 
@@ -66,7 +67,11 @@ def serve(flaw: str = "none") -> None:
                 del state[sock]
                 sock.close()
             elif sock in state:
-                bounded = len(outbuf) < MAX_PENDING or flaw == "no_backpressure"  # the flaw:
-                wanted = selectors.EVENT_READ if not eof and bounded else 0  # reads on, piles up
+                # flaw no_backpressure: reads on while the output piles up
+                bounded = len(outbuf) < MAX_PENDING or flaw == "no_backpressure"
+                # after EOF a socket is readable forever (recv() returns b'' at once):
+                # keeping EVENT_READ (flaw halfclose_spin) makes select() return at once
+                reading = not eof or flaw == "halfclose_spin"
+                wanted = selectors.EVENT_READ if reading and bounded else 0
                 sel.modify(sock, (wanted | selectors.EVENT_WRITE) if outbuf else
                            (wanted or selectors.EVENT_READ))

@@ -2,10 +2,23 @@
 
 This is the course notes' select() example, made to speak LINE/1. It runs,
 but it answers each recv() chunk as if it were one line, it cannot finish a
-reply that send() only partly took, and it forgets a client that half-closes.
-Run `make lab-3` to see which checks that breaks, then fix the three places
-marked YOUR CODE HERE. Read README.md beside this folder first.
+reply that send() only partly took, it forgets a client that half-closes,
+and it dies at its 1021st client. Read README.md beside this folder first.
 
+What to do (each YOUR CODE HERE):
+  1-2. linebuf.py (beside this file): framing and partial sends. You write
+     it once; steps 2-4 import it. Checks: line.split, line.pipelined, line.large.
+  3. EOF, below: recv() returning b'' means the client half-closed: it sends
+     no more but may still be owed replies. Stop reading it (leave it out of
+     select()'s read list: a half-closed socket is readable forever, so
+     select() would return at once, every time), send what it is owed, then
+     close it. (The notes' example never handles b''.) Check: robust.eof.
+  4. FD_SETSIZE, below: select() cannot watch an fd of 1024 or more
+     (ValueError: filedescriptor out of range in select()). Refuse such a
+     client (accept it, then close it) and keep serving the others.
+     The select-limit exercise grades it: robust.refuse_past_fd_setsize.
+
+`make lab-3 EXERCISE=select` (and EXERCISE=select-limit for 4).
 Run it alone:  PORT=9000 python server.py   then   nc localhost 9000
 """
 
@@ -13,68 +26,80 @@ import os
 import select
 import socket
 
+import linebuf
+
 HOST = os.environ.get("HOST", "0.0.0.0")
 PORT = int(os.environ.get("PORT", "9000"))
+FD_SETSIZE = 1024  # select() takes fds 0..1023 only (libc's fd_set is that big)
 
 
-def reply(line: bytes) -> bytes:
-    """LINE/1: the reply to one line (without its b'\\n') is b'<len> <line>\\n'."""
-    return b"%d %s\n" % (len(line), line)
+class Conn:
+    """One client: its socket, its unfinished line, the replies not yet sent."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.lines, self.outbuf = sock, linebuf.LineBuffer(), bytearray()
+        self.eof = False  # the client half-closed: read no more, close once outbuf is sent
 
 
-def on_readable(conn: socket.socket, inbuf: bytearray, outbuf: bytearray) -> bool:
-    """Read what arrived; queue a reply per complete line. False when the client is gone."""
-    data = conn.recv(65536)
-    if not data:
-        return False
-    # YOUR CODE HERE: append data to inbuf and reply to every complete line in it;
-    # keep an unfinished line in inbuf for the next recv(). This treats the
-    # whole chunk as one line, which is wrong as soon as TCP splits or merges.
-    outbuf += reply(data.rstrip(b"\n"))
-    return True
-
-
-def on_writable(conn: socket.socket, outbuf: bytearray) -> None:
-    """Send as much of outbuf as the socket takes now; keep the rest."""
-    # YOUR CODE HERE: send() may take only part of outbuf. Delete what was
-    # sent and keep the rest for the next time the socket is writable.
-    conn.send(outbuf)
-    outbuf.clear()
-
-
-def main() -> None:
+def listen() -> socket.socket:
+    """A non-blocking listening socket on HOST:PORT."""
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((HOST, PORT))
     listener.listen(1024)
     listener.setblocking(False)
-    inbufs: dict[socket.socket, bytearray] = {}
-    outbufs: dict[socket.socket, bytearray] = {}
+    return listener
+
+
+def main() -> None:
+    listener = listen()
+    conns: dict[socket.socket, Conn] = {}
+
+    def close(c: Conn) -> None:
+        del conns[c.sock]
+        c.sock.close()
+
+    def send(c: Conn) -> None:
+        try:
+            linebuf.send_some(c.sock, c.outbuf)
+        except (ConnectionResetError, BrokenPipeError):
+            close(c)
+
     while True:
-        writers = [c for c, buf in outbufs.items() if buf]
-        readable, writable, _ = select.select([listener, *inbufs], writers, [])
+        readers = [listener, *conns]
+        writers = [sock for sock, c in conns.items() if c.outbuf]  # only while output waits
+        readable, writable, _ = select.select(readers, writers, [])  # sleeps until one is ready
         for sock in readable:
             if sock is listener:
-                conn, _ = listener.accept()
-                conn.setblocking(False)
-                inbufs[conn], outbufs[conn] = bytearray(), bytearray()
+                try:
+                    new, _ = listener.accept()
+                except BlockingIOError:
+                    continue
+                # YOUR CODE HERE (4, FD_SETSIZE): select() raises ValueError for an fd of
+                # FD_SETSIZE or more, and that ends the server with every client. Close
+                # such a client at once (a refusal) instead of watching it.
+                new.setblocking(False)
+                conns[new] = Conn(new)
+                continue
+            c = conns.get(sock)
+            if c is None:  # closed earlier in this pass
                 continue
             try:
-                open_ = on_readable(sock, inbufs[sock], outbufs[sock])
+                data = sock.recv(65536)
             except ConnectionResetError:  # the client reset: forget it (as the notes do)
-                open_ = False
-            if not open_:
-                # YOUR CODE HERE: on EOF (recv() returned b'') the client has only
-                # half-closed: it may still be owed replies. Send them first, then close.
-                del inbufs[sock], outbufs[sock]
-                sock.close()
+                close(c)
+                continue
+            if not data:
+                # YOUR CODE HERE (3, EOF): the client only half-closed: it may still be owed
+                # replies. Set c.eof, leave it out of `readers` from now on, and close it once
+                # c.outbuf is empty: now if it already is, else after the send that empties it.
+                close(c)
+                continue
+            c.outbuf += c.lines.feed(data)
+            send(c)  # most replies go out at once; select() waits for the rest
         for sock in writable:
-            if sock in outbufs:
-                try:
-                    on_writable(sock, outbufs[sock])
-                except (ConnectionResetError, BrokenPipeError):
-                    del inbufs[sock], outbufs[sock]
-                    sock.close()
+            if sock in conns:
+                send(conns[sock])
 
 
 if __name__ == "__main__":
