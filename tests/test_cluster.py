@@ -70,17 +70,21 @@ class LocalCluster:
         self.env = dict(os.environ, PYTHONPATH=str(REPO), **env)
         self.env.setdefault("IOLAB_LOAD_LOCK", str(tmp / "load.lock"))
         file = tmp / "scheduler.json"
+        self.workers: list[subprocess.Popen] = []
         self.scheduler = self._start(["scheduler", "--host", "127.0.0.1", "--port", "0",
                                       "--no-dashboard", "--scheduler-file", str(file)], "s")
-        self.workers: list[subprocess.Popen] = []
-        # The scheduler creates the file before it writes it: wait for the address.
-        assert wait_until(lambda: address_in(file), 30), (tmp / "s.log").read_text()
-        self.address = address_in(file)
-        for i in range(1, workers + 1):
-            self.workers.append(self._start(
-                ["worker", self.address, "--no-nanny", "--nthreads", "1", "--resources",
-                 "LOAD=1", "--name", f"w{i}", "--no-dashboard", "--local-directory",
-                 str(tmp / f"w{i}")], f"w{i}", {"IOLAB_PROJECT_PREFIX": self.prefix(i)}))
+        try:  # a cluster that fails to start is stopped here: the fixture never saw it
+            # The scheduler creates the file before it writes it: wait for the address.
+            assert wait_until(lambda: address_in(file), 30), (tmp / "s.log").read_text()
+            self.address = address_in(file)
+            for i in range(1, workers + 1):
+                self.workers.append(self._start(
+                    ["worker", self.address, "--no-nanny", "--nthreads", "1", "--resources",
+                     "LOAD=1", "--name", f"w{i}", "--no-dashboard", "--local-directory",
+                     str(tmp / f"w{i}")], f"w{i}", {"IOLAB_PROJECT_PREFIX": self.prefix(i)}))
+        except BaseException:
+            self.stop()
+            raise
 
     def prefix(self, i: int) -> str:
         return f"{self.tag}-w{i}"
