@@ -241,3 +241,11 @@ def test_yardstick_in_docker_agrees(docker_engine, tmp_path, monkeypatch):
     assert verdicts(report) == {c: "passed" for c in LOAD_CHECKS}, [
         r.outcome.figure for r in report.results]
     assert REPO.joinpath("grader", "yardstick", "echo_server.py").is_file()
+
+
+def test_whole_durations_reach_locust_without_decimals():
+    """lab.yaml `duration: 5.0` (or a float from a test) must not become Locust's
+    --run-time "5.0s", which it cannot parse (docker mode: no statistics at all)."""
+    from grader.targets.base import Target
+    assert Target.load_env(None, {"duration": 5.0})["IOLAB_DURATION"] == "5"
+    assert Target.load_env(None, {"duration": 2})["IOLAB_DURATION"] == "2"
