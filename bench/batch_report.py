@@ -29,20 +29,22 @@ def output(cmd: list[str], env: dict | None = None) -> str | None:
 
 
 def compose_versions() -> str:
-    """Which Compose the grader picks (`docker compose` when it works, else
-    docker-compose, as grader/targets.py does), and the v2 under .cache if any."""
+    """Which Compose the grader picks (`docker compose` when it works, else the v2
+    docker/compose-v2.sh put under .cache, else docker-compose, as
+    grader/dockercli.py does), and the versions found."""
     found = []
     override = os.environ.get("IOLAB_COMPOSE")
     v2 = output(["docker", "compose", "version", "--short"])
     v1 = output(["docker-compose", "version", "--short"])
-    used = override or ("docker compose" if v2 else "docker-compose" if v1 else "none")
+    cached = REPO / ".cache" / "docker" / "cli-plugins" / "docker-compose"
+    v2_cached = output([str(cached), "version", "--short"]) if cached.exists() else None
+    used = override or ("docker compose" if v2 else ".cache v2" if v2_cached
+                        else "docker-compose" if v1 else "none")
     found.append(f"used: `{used}`")
     found.append(f"`docker compose` {v2 or 'not installed'}")
     found.append(f"`docker-compose` {v1 or 'not installed'}")
-    cached = REPO / ".cache" / "docker" / "cli-plugins" / "docker-compose"
     if cached.exists():
-        found.append(f".cache v2 {output([str(cached), 'version', '--short']) or '?'} "
-                     "(only where DOCKER_CONFIG points at .cache/docker)")
+        found.append(f".cache v2 {v2_cached or '?'}")
     return "; ".join(found)
 
 

@@ -164,6 +164,7 @@ def _links(report: RunReport, exercise: str) -> list[tuple[str, str]]:
     candidates = [
         ("Locust report (submission)", f"{exercise}/locust/report.html"),
         ("Locust report (reference)", f"{exercise}-reference/locust/report.html"),
+        ("Locust report (yardstick)", f"{exercise}-calibration/locust/report.html"),
         ("server log", f"{exercise}/server.log"),
         ("Locust CSV statistics", f"{exercise}/locust/stats_stats.csv"),
         ("stats history", f"{exercise}/locust/stats_stats_history.csv"),

@@ -5,8 +5,10 @@ except for a 2 s load phase: the reference server (passes everything) and the
 starter (fails the framing checks, passes the rest) are each graded RUNS
 times (IOLAB_DETERMINISM_RUNS: 3 by default, 10 in CI); every run must give every check
 the same status. Throughput and
-latency are judged against the reference measured in the same run, which is
-what keeps a shared, noisy 2-core machine from flipping them.
+latency are judged against the machine's calibration (grader/calibration.py:
+the reference, measured by the first run and reused while fresh; measured again
+beside any relative check that fails), which is what keeps a shared, noisy
+2-core machine from flipping them.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Local mode for all labs; docker mode for lab-3's reference and starter only.
 To stay fast, each test grades a temporary copy of the lab whose load phase
 lasts 2 s; the starter runs, and the reference runs under the emulated macos and
 windows profiles, drop the load checks (they judge the submission against the
-same reference under the same profile in the same run; the profile changes what
+same reference under the same profile on the same machine; the profile changes what
 the network and model checks see) and the starter runs shorten the network
 checks' timeouts (a starter fails them by timing out). A multi-exercise
 reference is a temporary submission folder assembling the reference servers

@@ -132,7 +132,8 @@ class Target(ABC):
         return {
             "IOLAB_USERS": str(load.get("users", 20)),
             "IOLAB_SPAWN_RATE": str(load.get("spawn_rate", load.get("users", 20))),
-            "IOLAB_DURATION": str(load.get("duration", 5)),
+            # "5", never "5.0": compose makes it Locust's --run-time "5s" (no decimals)
+            "IOLAB_DURATION": f"{float(load.get('duration', 5)):g}",
             "IOLAB_LINE_SIZE": str(load.get("line_size", 1024)),
             "IOLAB_PIPELINE": str(load.get("pipeline", 1)),
             "IOLAB_WORKERS": str(load_workers(load)),

@@ -32,6 +32,7 @@ class DockerTarget(Target):
         super().__init__(**kwargs)
         self.project = re.sub(r"[^a-z0-9_-]", "-", f"{project_prefix()}-{run_id}-{self.label}".lower())
         self.limits_file = self.write_limits()
+        self._server_id = ""
         self.compose = compose_command() + ["-p", self.project, "-f", str(REPO / "compose.yaml"),
                                             "-f", str(self.limits_file)]
         self.env = dict(os.environ, IOLAB_IMAGE=image, IOLAB_SUBMISSION=str(self.folder),
@@ -77,7 +78,12 @@ class DockerTarget(Target):
         self.start_watchdog()
 
     def server_id(self) -> str:
-        return self._compose("ps", "-q", "server", check=False, timeout=60).stdout.strip()
+        """The server container's id: asked once (compose never recreates it, and each
+        `compose ps` costs a Compose start-up), then kept."""
+        if not self._server_id:  # -a: a server that has exited too (Compose v2 hides it)
+            self._server_id = self._compose("ps", "-a", "-q", "server", check=False,
+                                            timeout=60).stdout.strip()
+        return self._server_id
 
     def kill_server(self) -> None:
         cid = self.server_id()
