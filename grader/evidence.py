@@ -290,3 +290,19 @@ def memory_kib(pids: list[int]) -> int | None:
                 total, found = total + int(line.split()[1]), True
                 break
     return total if found else None
+
+
+def unread_bytes(pid: int, server_port: int, client_port: int) -> int | None:
+    """Bytes the server's end of one connection has received and its program not yet
+    read (rx_queue in /proc/PID/net/tcp, seen from the server's network namespace);
+    None when that socket is not visible (no pid, another namespace we cannot read)."""
+    for table in ("tcp", "tcp6"):
+        text = _read(f"/proc/{pid}/net/{table}") or ""
+        for row in text.splitlines()[1:]:
+            cols = row.split()
+            if len(cols) < 5 or cols[3] not in ("01", "08"):  # ESTABLISHED, CLOSE_WAIT
+                continue
+            local, remote = cols[1].rsplit(":", 1)[1], cols[2].rsplit(":", 1)[1]
+            if int(local, 16) == server_port and int(remote, 16) == client_port:
+                return int(cols[4].split(":")[1], 16)
+    return None

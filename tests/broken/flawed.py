@@ -9,7 +9,7 @@ import os
 import selectors
 import socket
 
-FLAWS = {"none", "no_framing", "eof_ignored", "partial_sends", "dies_on_reset"}
+FLAWS = {"none", "no_framing", "eof_ignored", "eof_drops_owed", "partial_sends", "dies_on_reset"}
 
 
 def reply(line: bytes) -> bytes:
@@ -37,6 +37,12 @@ def serve(flaw: str = "none") -> None:
             try:
                 if events & selectors.EVENT_READ:
                     data = sock.recv(65536)
+                    if not data and flaw == "eof_drops_owed":
+                        # the flaw: closes at once on EOF, dropping the replies still owed
+                        sel.unregister(sock)
+                        del state[sock]
+                        sock.close()
+                        continue
                     if not data:
                         state[sock][2] = True
                     elif flaw == "no_framing":
