@@ -306,3 +306,19 @@ def unread_bytes(pid: int, server_port: int, client_port: int) -> int | None:
             if int(local, 16) == server_port and int(remote, 16) == client_port:
                 return int(cols[4].split(":")[1], 16)
     return None
+
+
+def busy(root: int, seconds: float, gap: float = 0.02) -> tuple[float, float]:
+    """(CPU seconds per second, share of samples with a thread in state R) of the
+    server's processes over `seconds`. On a loaded machine a spinning thread gets only
+    its share of a core (under 0.2 CPU s/s with ten others running), but it is always
+    running or waiting to run (R); an idle one sleeps (S) whatever the load."""
+    pids = tree(root)
+    start_cpu, start = cpu_seconds(pids), time.monotonic()
+    samples = running = 0
+    while time.monotonic() - start < seconds or samples < 10:
+        states = [(stat(pid, tid) or ["?"])[0] for pid in pids for tid in tasks(pid)]
+        running += "R" in states
+        samples += 1
+        time.sleep(gap)
+    return (cpu_seconds(pids) - start_cpu) / (time.monotonic() - start), running / samples

@@ -9,10 +9,13 @@ import os
 import selectors
 import socket
 
-FLAWS = {"none", "no_framing", "eof_ignored", "eof_drops_owed", "partial_sends", "dies_on_reset"}
+FLAWS = {"none", "no_framing", "eof_ignored", "eof_drops_owed", "partial_sends", "dies_on_reset",
+         "counts_newline", "always_writable"}
 
 
-def reply(line: bytes) -> bytes:
+def reply(line: bytes, flaw: str = "none") -> bytes:
+    if flaw == "counts_newline":  # the flaw: the length counts the b"\n" too
+        return b"%d %s\n" % (len(line) + 1, line)
     return b"%d %s\n" % (len(line), line)
 
 
@@ -31,7 +34,8 @@ def serve(flaw: str = "none") -> None:
                 conn, _ = listener.accept()
                 conn.setblocking(False)
                 state[conn] = [bytearray(), bytearray(), False]
-                sel.register(conn, selectors.EVENT_READ)
+                sel.register(conn, selectors.EVENT_READ | (
+                    selectors.EVENT_WRITE if flaw == "always_writable" else 0))
                 continue
             inbuf, outbuf, _ = state[sock]
             try:
@@ -50,7 +54,7 @@ def serve(flaw: str = "none") -> None:
                     else:
                         inbuf += data
                         *lines, rest = inbuf.split(b"\n")
-                        outbuf += b"".join(reply(line) for line in lines)
+                        outbuf += b"".join(reply(line, flaw) for line in lines)
                         inbuf[:] = rest
                 if outbuf:
                     if flaw == "partial_sends":
@@ -72,5 +76,8 @@ def serve(flaw: str = "none") -> None:
                 sock.close()
             elif sock in state:
                 wanted = selectors.EVENT_READ if not eof else 0
+                if flaw == "always_writable":  # the flaw: asks for writability with nothing
+                    sel.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)  # to send
+                    continue
                 sel.modify(sock, (wanted | selectors.EVENT_WRITE) if outbuf else
                            (wanted or selectors.EVENT_READ))
