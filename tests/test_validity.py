@@ -3,45 +3,57 @@
 Cases (tests/validity.py): each row of tests/broken/cases.yaml (a server with exactly
 one flaw, graded on the check aimed at it: it must fail every run), and each reference
 server on the checks of the exercises that use it (it must pass every run, or fail a
-lesson every run). Half the runs have a process spinning on one core beside them.
+lesson every run), some runs beside a process spinning on one core (cpu_hog).
 
-Runs per case: IOLAB_VALIDITY_RUNS (2 in `make test`, 10 in CI's .ci/run). A costly
-case (hundreds of clients, a load phase) and a reference exercise (all its network
-checks on one server, as the grader runs them) run a fifth as often, at least once
-each way; `make validity RUNS=50` runs every case RUNS times and prints the table.
+Runs per case: IOLAB_VALIDITY_RUNS (2 in `make test`, 10 in CI's .ci/run), see _plan;
+`make validity RUNS=50` runs every case RUNS times each way and prints the table.
+pytest-xdist friendly: every server gets a free port of its own.
 """
 
 from __future__ import annotations
+
+from contextlib import nullcontext
 
 import pytest
 from validity import broken_cases, cpu_hog, groups, reference_cases, run_together, runs
 
 RUNS = runs()
+BROKEN = groups(broken_cases())
+REFERENCES = groups(reference_cases())
 
 
 def _id(group) -> str:
     return group[0].id if len(group) == 1 else f"{group[0].group} ({len(group)} checks)"
 
 
-def _runs(group) -> int:
-    if len(group) > 1 or group[0].costly:
-        return max(1, RUNS // 5)
-    return RUNS
-
-
-BROKEN = groups(broken_cases())
-REFERENCES = groups(reference_cases())
-
-
-def judge(group, tmp_path, hog: bool) -> list[str]:
-    """What went against expectation in `_runs(group)` runs (half with a hog if not hog)."""
-    wrong = []
-    for run in range(_runs(group)):
-        folder = tmp_path / f"{'hog' if hog else 'plain'}-{run}"
-        if hog:
-            with cpu_hog():
-                outcomes = run_together(group, folder)
+def _plan(groups_, reference: bool) -> list:
+    """(group, hog, runs) items. A broken server: RUNS runs, half of them beside the hog
+    (a costly one: once each way, and beside the hog only under RUNS < 10). A reference:
+    once, beside the hog (quiet, every reference is graded in test_labs and
+    test_determinism); `make validity` runs every case RUNS times each way."""
+    items = []
+    for group in groups_:
+        if reference:
+            items.append(pytest.param(group, True, 1, id=f"{_id(group)}-hog"))
+        elif group[0].costly:
+            for hog in ([False, True] if RUNS >= 10 else [True]):
+                items.append(pytest.param(group, hog, 1,
+                                          id=f"{_id(group)}-{'hog' if hog else 'quiet'}"))
         else:
+            for hog in (False, True):
+                n = (RUNS + (0 if hog else 1)) // 2
+                if n:
+                    items.append(pytest.param(group, hog, n,
+                                              id=f"{_id(group)}-{'hog' if hog else 'quiet'}"))
+    return items
+
+
+def judge(group, tmp_path, hog: bool, count: int) -> list[str]:
+    """What went against expectation in `count` runs of `group`."""
+    wrong = []
+    for run in range(count):
+        folder = tmp_path / f"run-{run}"
+        with cpu_hog() if hog else nullcontext():
             outcomes = run_together(group, folder)
         for case, outcome in zip(group, outcomes):
             if outcome.status.value != {"fail": "failed", "pass": "passed"}[case.expect]:
@@ -52,17 +64,15 @@ def judge(group, tmp_path, hog: bool) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("hog", [False, True], ids=["quiet", "hog"])
-@pytest.mark.parametrize("group", BROKEN, ids=[_id(g) for g in BROKEN])
-def test_a_broken_server_fails_its_check_every_time(group, hog, tmp_path):
-    assert judge(group, tmp_path, hog) == []
+@pytest.mark.parametrize("group, hog, count", _plan(BROKEN, reference=False))
+def test_a_broken_server_fails_its_check_every_time(group, hog, count, tmp_path):
+    assert judge(group, tmp_path, hog, count) == []
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("hog", [False, True], ids=["quiet", "hog"])
-@pytest.mark.parametrize("group", REFERENCES, ids=[_id(g) for g in REFERENCES])
-def test_a_reference_passes_every_time(group, hog, tmp_path):
-    assert judge(group, tmp_path, hog) == []
+@pytest.mark.parametrize("group, hog, count", _plan(REFERENCES, reference=True))
+def test_a_reference_passes_every_time(group, hog, count, tmp_path):
+    assert judge(group, tmp_path, hog, count) == []
 
 
 def test_every_check_has_a_broken_server_or_is_a_lesson():
