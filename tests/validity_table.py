@@ -9,6 +9,7 @@ passes/runs (lessons: the reference's failures/runs). Writes it as Markdown.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -19,6 +20,11 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
 from validity import Case, broken_cases, cpu_hog, groups, reference_cases, run_together  # noqa: E402
+
+# Load phases one at a time, as on a grading machine (grader/load/lock.py), also when
+# --workers runs several cases at once.
+os.environ.setdefault("IOLAB_LOAD_LOCK", str(Path(tempfile.gettempdir()) /
+                                              f"iolab-validity-{os.getuid()}.lock"))
 
 
 def tally(group: list[Case], runs: int, workdir: Path) -> dict[str, int]:
@@ -79,6 +85,7 @@ def main(argv: list[str]) -> int:
                     help="runs of a reference exercise (all its checks); default: --runs")
     ap.add_argument("--workers", type=int, default=1, help="cases run at once")
     ap.add_argument("--only", choices=("broken", "reference"))
+    ap.add_argument("--match", default="", help="only the cases whose id contains this")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     if args.runs < 1 or args.workers < 1:
@@ -92,8 +99,9 @@ def main(argv: list[str]) -> int:
             return args.costly_runs
         return args.runs
 
-    broken = broken_cases() if args.only != "reference" else []
-    refs = reference_cases() if args.only != "broken" else []
+    broken = [c for c in (broken_cases() if args.only != "reference" else [])
+              if args.match in c.id]
+    refs = [c for c in (reference_cases() if args.only != "broken" else []) if args.match in c.id]
     batches = groups(broken) + groups(refs)
     started = time.monotonic()
     plain = phase(batches, runs_of, args.workers, hog=False)
