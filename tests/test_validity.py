@@ -87,3 +87,18 @@ def test_every_check_has_a_broken_server_or_is_a_lesson():
     lessons = {c.check for c in reference_cases() if c.expect == "fail"}
     missing = {name for name, spec in REGISTRY.items() if spec.stage != Stage.MODULE} - covered
     assert missing - lessons == set(), "checks with no broken server in cases.yaml"
+
+
+def test_a_user_never_served_fails_every_load_check():
+    """The load phase of a server that serves one client at a time: 19 of 20 users got
+    nothing; whatever the figures of the one served, every load check fails."""
+    from grader.checks import CheckContext, run_check
+    from grader.load.stats import LoadStats
+    stats = LoadStats(requests=5000, failures=19, rps=2500.0, p50_us=300, p95_us=500,
+                      p99_us=700, users=20, unserved=19)
+    for name in ("load.failures", "load.throughput", "load.latency"):
+        ctx = CheckContext(params=REGISTRY[name].resolve({"max_failure_ratio": 1.0}),
+                           load=stats)
+        outcome = run_check(REGISTRY[name], ctx)
+        assert outcome.status.value == "failed", (name, outcome)
+        assert "19 users got no reply" in outcome.got and "1 of 20" in outcome.figure
