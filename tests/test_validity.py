@@ -31,14 +31,13 @@ def _id(group) -> str:
 
 def _plan(groups_) -> list:
     """(group, hog, runs) items. A broken server: RUNS runs, half of them beside the hog
-    (a costly one: once each way, and beside the hog only under RUNS < 10). References:
-    see the test below; `make validity` runs every case RUNS times each way."""
+    (a costly one, hundreds of clients or a load phase: once, beside the hog). References:
+    see the test below. At RUNS=2 the file takes about 2 min, at 10 about 4 (measured
+    on the shared 2-core machine); `make validity` runs every case RUNS times each way."""
     items = []
     for group in groups_:
         if group[0].costly:
-            for hog in ([False, True] if RUNS >= 10 else [True]):
-                items.append(pytest.param(group, hog, 1,
-                                          id=f"{_id(group)}-{'hog' if hog else 'quiet'}"))
+            items.append(pytest.param(group, True, 1, id=f"{_id(group)}-hog"))
         else:
             for hog in (False, True):
                 n = (RUNS + (0 if hog else 1)) // 2
