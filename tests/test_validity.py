@@ -32,8 +32,9 @@ def _id(group) -> str:
 def _plan(groups_) -> list:
     """(group, hog, runs) items. A broken server: RUNS runs, half of them beside the hog
     (a costly one, hundreds of clients or a load phase: once, beside the hog). References:
-    see the test below. At RUNS=2 the file takes about 2 min, at 10 about 4 (measured
-    on the shared 2-core machine); `make validity` runs every case RUNS times each way."""
+    see the test below. The file took 130 s at RUNS=2 and 281 s at RUNS=10 (serial, on
+    the shared 2-core machine, beside a validity table run); `make validity` runs every
+    case RUNS times each way."""
     items = []
     for group in groups_:
         if group[0].costly:
