@@ -86,6 +86,15 @@ test: venv
 	 elif [ "$$CI" = "true" ]; then echo "error: CI=true but no Docker engine is running" >&2; exit 2; fi
 	$(PYTHON) -m pytest -n $(TEST_JOBS) --dist worksteal
 
+# Every check against its broken servers and every reference, RUNS times, quiet and
+# beside a CPU hog: the table of failures/runs (tests/validity_table.py).
+.PHONY: validity
+RUNS ?= 50
+VALIDITY_ARGS ?=
+validity: venv
+	$(PYTHON) tests/validity_table.py --runs $(RUNS) $(VALIDITY_ARGS) \
+	  --out bench/results/$(shell date -u +%Y-%m-%d)-validity/table.md
+
 # The quick tier for everyday work: no Docker, no load phases, no repeated runs.
 test-fast: venv
 	$(PYTHON) -m pytest -m "not docker and not slow" -n 4

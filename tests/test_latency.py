@@ -151,3 +151,15 @@ def _wait_port(port: int, timeout: float = 30) -> None:
             return
         except OSError:
             time.sleep(0.1)
+
+
+def test_users_never_served_travel_from_the_workers_to_the_file(tmp_path):
+    """locustfile's NeverServed: each worker counts them and ships the count with its
+    stats report; the master adds them up and writes them with the histogram."""
+    worker, master = latency.Recorder(), latency.Recorder()
+    for _ in range(3):
+        worker.never_served()
+    master.add(worker.take(), worker.take_unserved())
+    master.add(worker.take(), worker.take_unserved())  # nothing new: nothing counted twice
+    master.write(tmp_path / "x_latency.json")
+    assert latency.read(tmp_path / "x_latency.json")["unserved"] == 3

@@ -24,14 +24,29 @@ def test_correct_server_passes_every_network_check(start_server):
 
 @pytest.mark.parametrize("flaw, check, words", [
     ("eof_ignored", "robust.eof", "stayed open"),
-    ("partial_sends", "line.large", "expected"),
-    ("iterative_blocks", "robust.silent_client", "silent"),
+    ("eof_drops_owed", "robust.eof", "only"),
 ])
 def test_one_flaw_fails_exactly_its_check(start_server, flaw, check, words):
     failed = failing(start_server(BROKEN / f"{flaw}.py"))
     assert list(failed) == [check]
     assert words in failed[check]["expected"] + failed[check]["got"]
     assert failed[check]["hint"], "a failure must say what to try"
+
+
+def test_partial_sends_fail_the_checks_with_replies_larger_than_a_send(start_server):
+    """line.large, and robust.eof: the replies it owes at the EOF are 3x the socket
+    buffers, so they are sent in parts too."""
+    failed = failing(start_server(BROKEN / "partial_sends.py"))
+    assert set(failed) == {"line.large", "robust.eof"}
+    assert "expected" in failed["line.large"]["expected"] + failed["line.large"]["got"]
+
+
+def test_one_client_at_a_time_fails_the_checks_of_concurrency(start_server):
+    """A silent client blocks it, and robust.concurrent's lockstep rounds hold every
+    client until all are answered."""
+    failed = failing(start_server(BROKEN / "iterative_blocks.py"))
+    assert set(failed) == {"robust.silent_client", "robust.concurrent"}
+    assert "silent" in failed["robust.silent_client"]["expected"]
 
 
 def test_no_framing_fails_the_framing_checks(start_server):

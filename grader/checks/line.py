@@ -7,9 +7,11 @@ next. Figures say what was measured; failures say what was expected.
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 
+from grader import evidence
 from grader.checks import hints
 from grader.checks.registry import CheckContext, Param, Stage, check
 from grader.lineclient import (
@@ -169,57 +171,235 @@ _RESET_HINT = (
 
 
 @check("robust.eof", Stage.NETWORK, "half-close: replies owed are sent, then the server closes",
-       Param("timeout", float, 5.0, "seconds to wait for the replies and the close"))
+       Param("timeout", float, 10.0, "seconds to wait for the replies and the close"),
+       Param("owed_mib", float, 12.0, "MiB of replies owed at the EOF (at least 3x what the "
+             "socket buffers hold: more is taken when this machine's buffers are larger)"))
 def eof_flush(ctx: CheckContext) -> Outcome:
-    lines = [b"a", b"bb", b"x" * 30000]
+    # Deterministic against a server that closes on recv() == b'' with replies still
+    # owed: it must owe them when it reads the EOF, whatever the timing (HalfClose).
+    lines = [b"a", b"bb"] + [b"x" * EOF_LINE] * eof_lines(float(ctx.param("owed_mib")))
     expected = b"".join(reply_for(line) for line in lines)
-    with connect(ctx.addr) as sock:
-        sock.sendall(b"".join(line + b"\n" for line in lines) + b"no newline, no reply")
-        sock.shutdown(socket.SHUT_WR)
-        reader = Reader(sock, ctx.param("timeout"))
-        got = reader.read_until_eof(len(expected) + 4096)
-    if got == expected and reader.eof:
-        return Outcome(True, figure=f"{len(lines)} replies, then the server closed")
+    payload = b"".join(line + b"\n" for line in lines) + b"no newline, no reply"
+    timeout = float(ctx.param("timeout"))
+    pid = ctx.server_pid or evidence.find_server()
+    with HalfClose(ctx.addr, payload, pid, timeout) as client:
+        client.wait_until_read(min(timeout / 2, 5.0))
+        got, eof, error = client.read_all(len(expected), min(3.0, timeout))
+    figure = f"{len(lines)} replies ({len(expected) >> 20} MiB), then the server closed"
+    if got == expected and eof:
+        return Outcome(True, figure=figure)
     if got != expected:
-        return Outcome(False, expected=describe(expected) + " then EOF",
+        return Outcome(False, figure=f"{len(got):,} of {len(expected):,} bytes of replies",
+                       expected=describe(expected) + " then EOF",
                        got=first_difference(got, expected),
                        hint=FRAMING_HINT if not expected.startswith(got) else  # wrong, not short
-                       "on recv() == b'' the client is done sending: "
+                       "on recv() == b'' the client is done sending, not done reading: "
                        "still send every reply you owe, then close")
     return Outcome(False, expected="the server to close after its replies",
-                   got=f"the connection stayed open ({reader.error})",
+                   got=f"the connection stayed open ({error})",
                    hint=hints.never_closes(ctx.model))
+
+
+EOF_LINE = 60_000  # bytes per line: under LINE/1's 64 KiB
+EOF_RCVBUF = 64 * 1024  # our receive buffer: a known, small share of what the server can park
+
+
+def eof_lines(owed_mib: float) -> int:
+    """How many EOF_LINE lines make at least `owed_mib` MiB of replies, and at least 3x
+    what this machine's socket buffers can hold (tcp_wmem's maximum: the send buffer the
+    server's kernel may grow to, plus our receive buffer)."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as fh:
+            wmem = int(fh.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        wmem = 4 << 20
+    owed = max(owed_mib * (1 << 20), 3 * (wmem + 2 * EOF_RCVBUF))
+    return int(owed // EOF_LINE) + 1
+
+
+class HalfClose:
+    """A client that sends lines, a partial line and its FIN in one go, and reads the
+    replies so that the server still owes some when it reads the EOF, whatever the
+    timing:
+
+    - It reads nothing until the server has read all it sent (the server's socket has
+      0 unread bytes in /proc/PID/net/tcp; without /proc, until our bytes are acked and
+      0.5 s more have passed). Until we read, the server cannot hand its kernel more
+      than the two socket buffers hold, a third of the replies; after, it does one
+      send() before it reads the EOF: it still owes a third.
+    - A server that stops reading while its replies wait (backpressure) cannot read
+      everything first, and there the flaw is NOT forced: it wakes for writability only
+      once a third of its send buffer is free, and whether its last wake finds more
+      replies than room depends on how the cycles align with our lines. Best effort:
+      once less than TAIL of our bytes are left for it to read, we read SLOW bytes at a
+      time and let it settle in between (it then failed about 4 runs in 5, against 1 in
+      5 without). tests/broken/select_eof_drops_owed.py is that server.
+    """
+
+    PIECE = 64 * 1024  # the sender hands the kernel this much at a time (progress)
+    FAST, SLOW = 512 * 1024, 128 * 1024  # bytes read per step, before and in the tail
+    TAIL = 3 << 20  # our bytes the server has yet to read below which we read slowly
+
+    def __init__(self, addr, payload: bytes, pid: int | None, timeout: float):
+        self.addr, self.payload, self.pid, self.timeout = addr, payload, pid, timeout
+        self.handed = 0
+
+    def __enter__(self):
+        self.sock = connect(self.addr, self.timeout, rcvbuf=EOF_RCVBUF)
+        self.port = self.sock.getsockname()[1]
+        self.sender = threading.Thread(target=self._send, daemon=True)
+        self.sender.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+        self.sender.join(1.0)
+
+    def _send(self) -> None:
+        try:
+            for at in range(0, len(self.payload), self.PIECE):
+                self.sock.sendall(self.payload[at:at + self.PIECE])
+                self.handed = at + self.PIECE
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the reader reports what went wrong
+
+    def unread(self) -> int | None:
+        """Our bytes the server's program has not read yet, None when not visible."""
+        if not self.pid:
+            return None
+        theirs = evidence.unread_bytes(self.pid, self.addr[1], self.port)
+        if theirs is None:
+            return None
+        ours = _unacked(self.sock)
+        return max(len(self.payload) - self.handed, 0) + (ours or 0) + theirs
+
+    def wait_until_read(self, limit: float) -> None:
+        """Until the server has read all we sent; at most `limit` s, and no longer than
+        0.5 s without progress (a server that stops reading while its replies wait)."""
+        started = last_change = time.monotonic()
+        state, acked_at = None, None
+        while (now := time.monotonic()) - started < limit:
+            unsent = _unacked(self.sock) if not self.sender.is_alive() else -1
+            unread = self.unread()
+            if unsent == 0 or unsent is None:  # None: cannot tell; count from the FIN
+                acked_at = acked_at or now
+                if unread == 0 or (unread is None and now - acked_at >= 0.5):
+                    time.sleep(0.1)  # and its next loop reads the EOF
+                    return
+            if (unsent, unread) != state:
+                state, last_change = (unsent, unread), now
+            elif now - last_change > 0.5:
+                return
+            time.sleep(0.05)
+
+    def read_all(self, size: int, close_wait: float = 3.0) -> tuple[bytes, bool, str]:
+        """Read until EOF, or `size` bytes and then EOF within `close_wait` s (a little
+        more, to see extra bytes): (data, eof, error). /proc/PID/net/tcp is slow
+        to read on a busy host (tens of ms), so `unread` is asked once per FAST bytes
+        read (the server can read at most that plus its pending replies' worth more in
+        between, well within TAIL), and once per FAST bytes in the tail too."""
+        reader = Reader(self.sock, self.timeout)
+        tail, left, asked_at = False, self.unread(), 0
+        cap = size + 4096
+        while len(reader.data) <= cap:
+            if len(reader.data) >= size:  # all in: now only the close is awaited
+                reader.deadline = min(reader.deadline, time.monotonic() + close_wait)
+            if len(reader.data) - asked_at >= self.FAST:
+                left, asked_at = self.unread(), len(reader.data)
+            if left is not None and 0 < left <= self.TAIL:
+                tail = True
+            if tail and left == 0:  # it has read everything: let it read the EOF, then go on
+                time.sleep(0.1)
+                tail = False
+            step = self.SLOW if tail and left else self.FAST
+            if not reader._recv(min(step, cap + 1 - len(reader.data))):
+                break
+            if tail and left:
+                self._settle()
+        return bytes(reader.data), reader.eof, reader.error
+
+    def _settle(self, most: float = 0.3) -> None:
+        """Until the server stops sending to us (our waiting bytes and our unacked bytes
+        stay the same for 15 ms)."""
+        started, state, still = time.monotonic(), None, 0
+        while time.monotonic() - started < most and still < 3:
+            now = (_waiting(self.sock), _unacked(self.sock))
+            still = still + 1 if now == state else 0
+            state = now
+            time.sleep(0.005)
+
+
+def _unacked(sock: socket.socket) -> int | None:
+    """Bytes we sent that the server's kernel has not acknowledged yet (Linux's
+    SIOCOUTQ); None where that cannot be asked."""
+    return _ioctl(sock, "TIOCOUTQ")
+
+
+def _waiting(sock: socket.socket) -> int | None:
+    """Bytes that arrived for us and we have not read (FIONREAD)."""
+    return _ioctl(sock, "FIONREAD")
+
+
+def _ioctl(sock: socket.socket, name: str) -> int | None:
+    try:
+        import fcntl
+        import termios
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), getattr(termios, name),
+                                              b"\0" * 4))[0]
+    except (ImportError, AttributeError, OSError):
+        return None
 
 
 @check("robust.concurrent", Stage.NETWORK, "many clients at once",
        Param("clients", int, 50, "clients connected at once"),
-       Param("rounds", int, 10, "lines each client sends, one at a time"))
+       Param("rounds", int, 10, "lines each client sends, one at a time"),
+       Param("timeout", float, 10.0, "seconds each client waits for a reply"))
 def concurrent(ctx: CheckContext) -> Outcome:
+    # Deterministic against a server that does not serve all its connected clients at
+    # once (one at a time, the last one accepted, a pool smaller than the clients): the
+    # clients go in lockstep. All connect before any sends, and each round every client
+    # sends its line and waits for its reply before any starts the next: one client
+    # left unserved holds every other at the barrier, so the round fails, whatever the
+    # timing (without it, clients that finish quickly leave, and one at a time passes).
+    # Not for a thread pool: it serves POOL_SIZE clients at once by design (its clients
+    # go freely; robust.pool_ceiling holds it to serving that many at once).
     clients = int(ctx.param("clients"))
     rounds = int(ctx.param("rounds"))
+    timeout = float(ctx.param("timeout"))
     failures: list[str] = []
+    barrier = threading.Barrier(clients if ctx.model != "threadpool" else 1)
 
     def one_client(n: int) -> None:
         try:
-            with connect(ctx.addr, timeout=10) as sock:
+            with connect(ctx.addr, timeout=timeout) as sock:
+                barrier.wait(timeout + 5)
                 for r in range(rounds):
                     line = b"client %d round %d" % (n, r)
                     sock.sendall(line + b"\n")
-                    got = Reader(sock, 10.0).read_until_size(len(reply_for(line)))
+                    got = Reader(sock, timeout).read_until_size(len(reply_for(line)))
                     if got != reply_for(line):
-                        failures.append(f"client {n}: {first_difference(got, reply_for(line))}")
+                        failures.append(f"client {n}: {first_difference(got, reply_for(line))}"
+                                        f" in round {r + 1}")
+                        barrier.abort()
                         return
+                    barrier.wait(timeout + 5)
+        except threading.BrokenBarrierError:
+            return  # another client failed (reported there) or never connected
         except OSError as exc:
             failures.append(f"client {n}: {why_failed(exc)}")
+            barrier.abort()
 
     threads = [threading.Thread(target=one_client, args=(n,)) for n in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(30)
-    if not failures:
-        return Outcome(True, figure=f"{clients} clients × {rounds} lines, all correct")
+        t.join(60)
+    if not failures and not barrier.broken:
+        return Outcome(True, figure=f"{clients} clients × {rounds} lines" + (
+            " in lockstep" if barrier.parties > 1 else "") + ", all correct")
     return Outcome(False, figure=f"{clients - len(failures)}/{clients} clients served",
-                   expected=f"all {clients} concurrent clients served",
-                   got=f"{len(failures)} failed, first: {failures[0]}",
+                   expected=f"all {clients} concurrent clients served, each round",
+                   got=f"{len(failures)} failed, first: {failures[0]}" if failures else
+                   "a client timed out waiting for the others",
                    hint=hints.concurrent(ctx.model))

@@ -69,7 +69,25 @@ def _no_load(ctx: CheckContext) -> Outcome | None:
         return Outcome(False, figure="0 replies", expected="replies under load",
                        got="no request completed during the load phase",
                        hint="is the server accepting connections and answering lines?")
-    return None
+    return _unserved(ctx)
+
+
+def _unserved(ctx: CheckContext) -> Outcome | None:
+    """Deterministic against a server that serves one client at a time: its other
+    users wait, in flight, for the whole run, and Locust counts only finished
+    requests. The load user reports each user killed at the end with no reply at
+    all (grader/load/locustfile.py: NeverServed, after stop-timeout's 2 s of grace):
+    one such user fails every load check, whatever the figures of the served ones."""
+    unserved = getattr(ctx.load, "unserved", 0)
+    if not unserved:
+        return None
+    users = ctx.load.users or unserved
+    return Outcome(False, figure=f"{users - unserved} of {users} users served",
+                   expected=f"every one of the {users} users answered",
+                   got=f"{unserved} users got no reply at all during the load phase",
+                   hint="the server serves one client at a time: the others wait the whole "
+                   "run; serve every connected client (a thread per client, a pool larger "
+                   "than the users, or an IO multiplexer)")
 
 
 @check("load.failures", Stage.LOAD, "no failed requests under load", FAILURE_RATIO)

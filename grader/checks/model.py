@@ -267,6 +267,11 @@ HOW = {
        Param("max_cpu", float, BUSY, "seconds per second on a CPU or waiting for one, allowed "
              "while idle (a busy loop: 1.00, however little CPU a crowded machine gives it)"))
 def idle_cpu(ctx: CheckContext) -> Outcome:
+    # Deterministic against a server that spins while idle (busy polling, a multiplexer
+    # asked for writability with nothing to send): its CPU rate alone depends on the
+    # machine's load (a spinner given a fifth of a core measures 0.2), so the time it
+    # wanted a CPU is judged (on one or queued, from schedstat): a spinner wants all
+    # of it, an idle server none, whatever the load.
     root = server_root(ctx)
     if root is None:
         return not_found()

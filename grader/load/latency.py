@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 KEY = "iolab_latency_us"  # our entry in Locust's worker -> master stats message
+UNSERVED_KEY = "iolab_unserved"  # users that never got a reply (locustfile's NeverServed)
 SUFFIX = "_latency.json"
 
 
@@ -70,6 +71,7 @@ class Recorder:
         self.total: dict[int, int] = {}
         self.seconds: dict[int, dict[int, int]] = {}
         self.pending: dict[int, dict[int, int]] = {}  # a worker's: not yet sent
+        self.unserved = self.pending_unserved = 0  # users never answered (the whole run)
 
     def record(self, us: float, when: float) -> None:
         key, second = bucket(us), int(when)
@@ -77,20 +79,29 @@ class Recorder:
                      self.pending.setdefault(second, {})):
             hist[key] = hist.get(key, 0) + 1
 
+    def never_served(self) -> None:
+        self.unserved += 1
+        self.pending_unserved += 1
+
+    def take_unserved(self) -> int:
+        pending, self.pending_unserved = self.pending_unserved, 0
+        return pending
+
     def take(self) -> dict[int, dict[int, int]]:
         """What a worker recorded since its last report ({second: histogram})."""
         pending, self.pending = self.pending, {}
         return pending
 
-    def add(self, shipped: dict) -> None:
+    def add(self, shipped: dict, unserved: int | None = 0) -> None:
         """A worker's report, on the master."""
+        self.unserved += int(unserved or 0)
         for second, counts in (shipped or {}).items():
             merge(self.seconds.setdefault(int(second), {}), counts)
             merge(self.total, counts)
 
     def write(self, path: Path) -> None:
         data = {"unit": "us", "resolution": "3 significant digits", "total": self.total,
-                "per_second": self.seconds}
+                "per_second": self.seconds, "unserved": self.unserved}
         Path(path).write_text(json.dumps(data))
 
 
@@ -101,6 +112,8 @@ def on_request(request_type, response_time, exception, **_kwargs) -> None:
     """Locust's `request` event: response_time is in ms, as a float, not rounded yet."""
     if request_type == "LINE" and exception is None:
         RECORDER.record(response_time * 1000.0, time.time())
+    elif request_type == "LINE" and type(exception).__name__ == "NeverServed":
+        RECORDER.never_served()
 
 
 def output_prefix(environment) -> str | None:
@@ -115,7 +128,7 @@ def track(environment, **_kwargs) -> None:
     runner = environment.runner
     if isinstance(runner, MasterRunner):
         environment.events.worker_report.add_listener(
-            lambda client_id, data, **_: RECORDER.add(data.get(KEY)))
+            lambda client_id, data, **_: RECORDER.add(data.get(KEY), data.get(UNSERVED_KEY)))
         prefix = output_prefix(environment)
         if prefix:  # quit fires after the workers' final reports are in
             environment.events.quit.add_listener(
@@ -124,11 +137,13 @@ def track(environment, **_kwargs) -> None:
     environment.events.request.add_listener(on_request)
     if isinstance(runner, WorkerRunner):
         environment.events.report_to_master.add_listener(
-            lambda client_id, data, **_: data.__setitem__(KEY, RECORDER.take()))
+            lambda client_id, data, **_: data.update({KEY: RECORDER.take(),
+                                                      UNSERVED_KEY: RECORDER.take_unserved()}))
 
 
 def read(path: Path) -> dict | None:
-    """{"total": {µs: count}, "per_second": {second: {µs: count}}} or None."""
+    """{"total": {µs: count}, "per_second": {second: {µs: count}}, "unserved": users}
+    or None."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
@@ -137,7 +152,8 @@ def read(path: Path) -> dict | None:
         return None
     return {"total": {int(k): int(v) for k, v in (data.get("total") or {}).items()},
             "per_second": {int(s): {int(k): int(v) for k, v in h.items()}
-                           for s, h in (data.get("per_second") or {}).items()}}
+                           for s, h in (data.get("per_second") or {}).items()},
+            "unserved": int(data.get("unserved") or 0)}
 
 
 def shown(us: float) -> str:

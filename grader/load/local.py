@@ -31,8 +31,13 @@ def main(prefix: str) -> int:
     writer = stats.StatsCSVFileWriter(env, stats.PERCENTILES_TO_REPORT, prefix, full_history=True)
     gevent.spawn(writer.stats_writer)
     gevent.spawn(stats.stats_history, runner)
+    # The phase lasts `duration` once every user runs (spawning takes a second or more on
+    # a loaded machine): a user a server never serves has then waited that long at the
+    # stop, well past the locustfile's STALL, and is counted (NeverServed).
+    env.events.spawning_complete.add_listener(
+        lambda **_: gevent.spawn_later(duration, runner.quit))
+    gevent.spawn_later(duration + 30, runner.quit)  # should spawning never complete
     runner.start(users, spawn_rate=spawn_rate)
-    gevent.spawn_later(duration, runner.quit)
     runner.greenlet.join()
     stats.save_stats_json(runner.stats, prefix)
     latency.RECORDER.write(prefix + latency.SUFFIX)

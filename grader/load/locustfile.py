@@ -46,6 +46,7 @@ Configuration (environment):
 import os
 import socket
 import time
+import weakref
 from time import perf_counter
 
 from locust import User, constant, constant_pacing, events, task
@@ -60,6 +61,30 @@ LURK_CHECK = float(os.environ.get("IOLAB_LURK_CHECK", "5"))
 CHORUS_PERIOD = float(os.environ.get("IOLAB_CHORUS_PERIOD", "0.5"))
 ECHO = os.environ.get("IOLAB_PROTOCOL", "line") == "echo"
 RECV_SIZE = 256 * 1024
+# A reply owed when the run starts to stop, asked this long ago or more, is a failed
+# request: Locust counts only finished requests, so a server that serves one client at a
+# time would lose nothing for the 19 users it never answered (their first request is
+# still in flight at the stop; and as the stopping users close their connections one by
+# one, it even serves them all in the stop's grace time). So the overdue ones are
+# written off at Locust's test_stopping, before any user is stopped; a correct server's
+# in-flight replies are milliseconds old.
+STALL = float(os.environ.get("IOLAB_STALL", "1.0"))
+LIVE: "weakref.WeakSet[LineUser]" = weakref.WeakSet()  # the users of this process
+
+
+def write_off_overdue(**_kwargs) -> None:
+    """Locust's test_stopping: every user's overdue replies are failed requests."""
+    now = perf_counter()
+    for user in list(LIVE):
+        user.write_off(now)
+
+
+class NeverServed(Exception):
+    """This user got no reply at all during the whole load phase (latency.py counts them)."""
+
+
+class Unanswered(Exception):
+    """A reply still owed, and long overdue, when the load phase ended."""
 
 
 def parse_host(host: str) -> tuple[str, int]:
@@ -78,6 +103,11 @@ class LineUser(User):
     def on_start(self) -> None:
         self.sock = None
         self.inbuf = bytearray()
+        self.served, self.owed, self.waiting_since, self.written_off = False, 0, None, False
+        LIVE.add(self)
+        events_ = self.environment.events
+        if write_off_overdue not in getattr(events_.test_stopping, "_handlers", []):
+            events_.test_stopping.add_listener(write_off_overdue)
         tag = b"u%d-" % id(self)
         body = (tag + b"x" * LINE_SIZE)[:LINE_SIZE]
         self.batch = (body + b"\n") * PIPELINE  # PIPELINE lines in one send
@@ -87,7 +117,21 @@ class LineUser(User):
         self.fire = self.environment.events.request.fire
 
     def on_stop(self) -> None:
+        LIVE.discard(self)
         self._close()
+
+    def write_off(self, now: float) -> None:
+        """The run is stopping: replies owed for STALL s or more failed, and a user that
+        never got any reply says so (grader/load/latency.py counts NeverServed)."""
+        if not self.owed or self.waiting_since is None or now - self.waiting_since < STALL:
+            return
+        elapsed_ms = (now - self.waiting_since) * 1000
+        for i in range(self.owed):
+            exc = (Unanswered("no reply when the load phase ended") if self.served or i
+                   else NeverServed("no reply at all during the load phase"))
+            self.fire(request_type="LINE", name=self.name, response_time=elapsed_ms,
+                      response_length=0, exception=exc, context={})
+        self.written_off = True  # a reply that comes now, in the stop's grace, is not counted
 
     def _connect(self) -> socket.socket:
         sock = socket.create_connection(parse_host(self.host), timeout=TIMEOUT)
@@ -125,29 +169,34 @@ class LineUser(User):
 
     @task
     def send_lines(self) -> None:
-        owed = PIPELINE
-        start = perf_counter()
+        self.owed = PIPELINE  # on_stop reads it when the run ends mid-request
+        start = self.waiting_since = perf_counter()
         try:
             if self.sock is None:
                 self.sock = self._connect()
                 start = perf_counter()  # the connect is not part of any reply's round trip
             self.sock.sendall(self.batch)
-            while owed:
+            while self.owed:
                 chunk = self.sock.recv(RECV_SIZE)
                 if not chunk:
                     raise ConnectionError("server closed the connection")
                 self.inbuf += chunk
-                got = self._take_replies(owed)
+                got = self._take_replies(self.owed)
                 if got:
-                    owed -= got
-                    self._ok(got, start)
+                    self.owed -= got
+                    self.served = True
+                    if not self.written_off:
+                        self._ok(got, start)
         except Exception as exc:  # noqa: BLE001 - every failure is a failed request
             self._close()
             elapsed_ms = (perf_counter() - start) * 1000
-            for _ in range(owed):  # every reply still owed is a failed request
+            for _ in range(0 if self.written_off else self.owed):  # every reply owed failed
                 self.fire(request_type="LINE", name=self.name, response_time=elapsed_ms,
                           response_length=0, exception=exc, context={})
+            self.owed = 0
             time.sleep(0.1)  # do not spin on a dead server (gevent-patched: parks this user)
+        finally:
+            self.waiting_since = None if not self.owed else self.waiting_since
 
 
 def open_connections(user: User, count: int) -> list[socket.socket]:

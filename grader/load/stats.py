@@ -31,6 +31,7 @@ class LoadStats:
     # "grader": every correct reply timed in µs (latency.py); "locust": its whole-ms figures
     latency_source: str = "locust"
     latency_seconds: dict[int, dict[int, int]] = field(default_factory=dict)  # {second: µs hist}
+    unserved: int = 0  # users that got no reply at all during the run (one client at a time?)
 
     @property
     def p50_ms(self) -> float:
@@ -132,6 +133,8 @@ def read_stats(prefix: Path) -> LoadStats:
             history = [r for r in csv.DictReader(fh) if r.get("Name") == "Aggregated"]
     users = max((int(_number(r, "User Count")) for r in history), default=0)
     times = latency.read(Path(f"{prefix}{latency.SUFFIX}"))
+    if times:
+        final["unserved"] = times["unserved"]
     if times and times["total"]:  # µs, every correct reply: better than Locust's whole ms
         final.update({f"p{q}_us": latency.percentile(times["total"], q / 100)
                       for q in (50, 95, 99)},

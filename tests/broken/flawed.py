@@ -9,12 +9,14 @@ import os
 import selectors
 import socket
 
-FLAWS = {"none", "no_framing", "eof_ignored", "partial_sends", "dies_on_reset", "no_backpressure",
-         "halfclose_spin"}
+FLAWS = {"none", "no_framing", "eof_ignored", "eof_drops_owed", "partial_sends", "dies_on_reset",
+         "counts_newline", "always_writable", "no_backpressure", "halfclose_spin"}
 MAX_PENDING = 1024 * 1024  # stop reading a client while this much output waits for it
 
 
-def reply(line: bytes) -> bytes:
+def reply(line: bytes, flaw: str = "none") -> bytes:
+    if flaw == "counts_newline":  # the flaw: the length counts the b"\n" too
+        return b"%d %s\n" % (len(line) + 1, line)
     return b"%d %s\n" % (len(line), line)
 
 
@@ -33,12 +35,19 @@ def serve(flaw: str = "none") -> None:
                 conn, _ = listener.accept()
                 conn.setblocking(False)
                 state[conn] = [bytearray(), bytearray(), False]
-                sel.register(conn, selectors.EVENT_READ)
+                sel.register(conn, selectors.EVENT_READ | (
+                    selectors.EVENT_WRITE if flaw == "always_writable" else 0))
                 continue
             inbuf, outbuf, _ = state[sock]
             try:
                 if events & selectors.EVENT_READ:
                     data = sock.recv(65536)
+                    if not data and flaw == "eof_drops_owed":
+                        # the flaw: closes at once on EOF, dropping the replies still owed
+                        sel.unregister(sock)
+                        del state[sock]
+                        sock.close()
+                        continue
                     if not data:
                         state[sock][2] = True
                     elif flaw == "no_framing":
@@ -46,7 +55,7 @@ def serve(flaw: str = "none") -> None:
                     else:
                         inbuf += data
                         *lines, rest = inbuf.split(b"\n")
-                        outbuf += b"".join(reply(line) for line in lines)
+                        outbuf += b"".join(reply(line, flaw) for line in lines)
                         inbuf[:] = rest
                 if outbuf:
                     if flaw == "partial_sends":
@@ -67,11 +76,17 @@ def serve(flaw: str = "none") -> None:
                 del state[sock]
                 sock.close()
             elif sock in state:
-                # flaw no_backpressure: reads on while the output piles up
-                bounded = len(outbuf) < MAX_PENDING or flaw == "no_backpressure"
+                # flaw no_backpressure: reads on while the output piles up; so does
+                # eof_drops_owed, the lab-3 starter with only its EOF step left undone
+                # (the student server: no backpressure, so replies are owed at EOF)
+                bounded = len(outbuf) < MAX_PENDING or flaw in ("no_backpressure",
+                                                                "eof_drops_owed")
                 # after EOF a socket is readable forever (recv() returns b'' at once):
                 # keeping EVENT_READ (flaw halfclose_spin) makes select() return at once
                 reading = not eof or flaw == "halfclose_spin"
                 wanted = selectors.EVENT_READ if reading and bounded else 0
+                if flaw == "always_writable":  # the flaw: asks for writability with nothing
+                    sel.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)  # to send
+                    continue
                 sel.modify(sock, (wanted | selectors.EVENT_WRITE) if outbuf else
                            (wanted or selectors.EVENT_READ))
