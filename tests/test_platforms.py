@@ -223,7 +223,8 @@ def test_the_example_question_fits_prairielearn():
     assert exercise in [ex.id for ex in load_lab(lab).exercises]
     assert float(budget) + 60 <= options["timeout"]  # the last exercise ends in time
     assert options["serverFilesCourse"] == ["iolab/"]  # the references, kept private
-    assert '<pl-file-upload file-names="server.py">' in (QUESTION / "question.html").read_text()
+    assert '<pl-file-upload file-names="server.py" optional-file-names="linebuf.py">' in (
+        QUESTION / "question.html").read_text()
 
 
 needs_root = pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0,
@@ -448,10 +449,10 @@ def prairielearn_image(docker_engine):
     return proc.stdout.strip().splitlines()[-1]
 
 
-def prairielearn_job(tmp: Path, server: Path | None) -> Path:
-    """A job folder as PrairieLearn's host builds it: student/, tests/,
-    serverFilesCourse/ (the course's private iolab/servers: the references),
-    data/data.json, and no results/."""
+def prairielearn_job(tmp: Path, server: Path | None, *extra: Path) -> Path:
+    """A job folder as PrairieLearn's host builds it: student/ (server.py and the
+    question's optional files, e.g. linebuf.py), tests/, serverFilesCourse/ (the
+    course's private iolab/servers: the references), data/data.json, no results/."""
     job = tmp / "job"
     for sub in ("student", "tests", "data", "serverFilesCourse/iolab/servers"):
         (job / sub).mkdir(parents=True)
@@ -459,6 +460,8 @@ def prairielearn_job(tmp: Path, server: Path | None) -> Path:
         shutil.copy(reference, job / "serverFilesCourse" / "iolab" / "servers")
     if server is not None:
         shutil.copy(server, job / "student" / "server.py")
+    for path in extra:
+        shutil.copy(path, job / "student" / path.name)
     (job / "data" / "data.json").write_text(json.dumps({
         "params": {}, "correct_answers": {}, "submitted_answers": {}, "format_errors": {},
         "partial_scores": {}, "score": 0, "feedback": {}, "variant_seed": 1, "options": {},
@@ -500,8 +503,9 @@ def test_prairielearn_grades_correct_starter_hostile_and_bad_input(prairielearn_
     assert data["gradable"] and data["score"] == 1.0, data["message"]
     assert all(t["points"] == t["max_points"] for t in data["tests"])
 
-    starter = REPO / "labs" / "lab-3" / "starter" / "server.py"
-    data, _ = run_prairielearn(prairielearn_image, prairielearn_job(tmp_path / "s", starter))
+    starter = REPO / "labs" / "lab-3" / "starter"  # server.py imports the framing module
+    data, _ = run_prairielearn(prairielearn_image, prairielearn_job(
+        tmp_path / "s", starter / "server.py", starter / "linebuf.py"))
     assert data["gradable"] and 0 < data["score"] < 1
     split = next(t for t in data["tests"] if "split over many segments" in t["name"])
     assert split["points"] == 0 and split["max_points"] == 2 and "expected" in split["output"]

@@ -119,12 +119,12 @@ def test_report_html_renders_in_headless_chromium(chromium, real_report):
     page = real_report.folder / "report.html"
     shot = real_report.folder / "report.png"
     proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                           "--hide-scrollbars", "--window-size=1200,1700",
+                           "--hide-scrollbars", "--window-size=1200,2200",
                            f"--screenshot={shot}", page.as_uri()],
                           capture_output=True, text=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 30_000, proc.stderr[-2000:]
     width, height, rows, bpp = read_png(shot)
-    assert (width, height) == (1200, 1700)
+    assert (width, height) == (1200, 2200)
     sample = [row[i] for row in rows[::16] for i in range(0, len(row), bpp * 16)]
     mean = sum(sample) / len(sample)
     variance = sum((v - mean) ** 2 for v in sample) / len(sample)
