@@ -318,12 +318,32 @@ def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dic
                 "a load check failed against the cached calibration: judged again "
                 "against one measured now"))
             judged = judge_load(ex, loads, stats, cal, report.os_name)
+        if cal is not None and failed_relative(ex, judged) and not target.exited():
+            stats, judged = confirm_load(ex, loads, target, load, cal, report.os_name,
+                                         (stats, judged), progress)
     side = "reference" if cal is None or cal.source == "reference" else "calibration"
     report.load[ex.id] = {"submission": stats, side: cal.stats if cal else None}
     if cal is not None:
         report.calibrations[ex.id] = cal.to_dict()
     seconds = round(time.monotonic() - started, 3)
     return outcomes | {i: (outcome, seconds) for i, outcome in judged.items()}
+
+
+def confirm_load(ex: Exercise, loads: list[int], target: Target, load: dict, cal, os_name: str,
+                 first: tuple, progress) -> tuple:
+    """A relative load failure is confirmed by a second load phase before it counts:
+    on a shared machine one phase can be starved by whatever else runs beside it,
+    which flipped a correct server's verdict (a reference measured at 0.247 of its own
+    calibration). The phase with fewer failed checks is kept. Never passes a flawed
+    server: a flaw that costs throughput or latency (one client at a time, per-byte
+    work, a blocking call) costs it in both phases."""
+    progress(f"[{ex.id}] a load check failed: the load phase once more, to confirm it")
+    target.extend_watchdog(float(load.get("duration", 5)) + 30)
+    with ticking(progress, f"[{ex.id}] load (again)", float(load.get("duration", 5))):
+        stats = target.load_phase(load)
+    second = (stats, judge_load(ex, loads, stats, cal, os_name))
+    failures = [sum(o.status == Status.FAILED for o in run[1].values()) for run in (first, second)]
+    return second if failures[1] < failures[0] else first
 
 
 def judge_load(ex: Exercise, loads: list[int], stats, cal, os_name: str) -> dict[int, Outcome]:
