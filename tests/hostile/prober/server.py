@@ -75,6 +75,12 @@ def pid_namespace() -> None:
                 continue
             if (pid, cmd) in seen:
                 continue
+            if cmd.startswith(b"runc init"):
+                # A process docker is still starting (the healthcheck's exec into this
+                # container): root for a moment, then this server's own user. Killing
+                # it then reaches nothing of another user's; once it has run its
+                # program it is judged by its user like the rest.
+                continue
             seen.add((pid, cmd))
             log(f"pid {pid} of another user: {cmd!r}")
             attempt(f"pid {pid} kill", lambda p=pid: os.kill(p, 9))
