@@ -308,6 +308,7 @@ def measure(report, ex: Exercise, source: str, progress, why: str = "") -> Calib
                       scale=scale_of(ex, source, report.mode))
     try:
         target.start()
+        target.prepare_load(load)  # Locust starts while the server comes up
         if not target.network_stage([], WAIT_FOR_SERVER)["listening"]:
             return cal
         cal.measured_at, cal.load_average = time.time(), load_average()

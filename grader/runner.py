@@ -287,6 +287,8 @@ def run_stages(report: RunReport, ex: Exercise, target: Target, progress) -> dic
              if c.stage == Stage.LOAD and c.runs_on(report.os_name)]
     progress(f"[{ex.id}] starting the server ({report.mode}, os={report.os_name})")
     target.start()
+    if loads:  # Locust starts beside the network checks and waits for its phase
+        target.prepare_load(ex.load or {})
     progress(f"[{ex.id}] network checks: {len(network)}")
     stage = target.network_stage(network_plan(ex, report.os_name, network), WAIT_FOR_SERVER)
     outcomes = {i: (Outcome(**o), s) for i, o, s in

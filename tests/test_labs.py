@@ -27,7 +27,9 @@ from servers.platforms import OSES
 pytestmark = pytest.mark.slow
 
 TIMEOUT_CHECKS = {"line.basic", "line.split", "line.pipelined", "line.large",
-                  "robust.silent_client", "robust.reset", "robust.eof"}
+                  "robust.silent_client", "robust.reset", "robust.eof", "robust.concurrent",
+                  "robust.thread_ceiling", "robust.refuse_past_ceiling",
+                  "robust.refuse_past_fd_setsize"}
 
 
 def run(tmp, name: str, starter: bool, mode: str = "local", submission=None,

@@ -144,10 +144,15 @@ def battery_lab(models) -> str:
     return "lab: battery\ntitle: every model\nexercises:\n" + "\n".join(exercises) + "\n"
 
 
+# Three groups, so that three test workers grade them side by side (one took 3 min).
+MODEL_GROUPS = [RUNS_HERE[0::3], RUNS_HERE[1::3], RUNS_HERE[2::3] + ["kqueue"]]
+
+
 @pytest.mark.docker
-def test_docker_every_reference_passes_the_battery_as_its_own_model(docker_engine, tmp_path):
+@pytest.mark.parametrize("models", MODEL_GROUPS, ids=lambda models: "+".join(models))
+def test_docker_every_reference_passes_the_battery_as_its_own_model(models, docker_engine,
+                                                                      tmp_path):
     """Issue 3: every model through the battery in the real stack (kqueue: unavailable)."""
-    models = RUNS_HERE + ["kqueue"]
     lab = write_lab(tmp_path / "labs", "battery", battery_lab(models))
     report = grade(lab, models_submission(tmp_path, models), "docker", "linux",
                    tmp_path / "results", progress=quiet)
@@ -155,6 +160,6 @@ def test_docker_every_reference_passes_the_battery_as_its_own_model(docker_engin
              for r in report.results if not r.outcome.passed and r.exercise != "kqueue"}
     assert wrong == {}
     kqueue = {r.outcome.status for r in report.results if r.exercise == "kqueue"}
-    assert kqueue == {"unavailable"}
+    assert kqueue == ({"unavailable"} if "kqueue" in models else set())
     assert report.passed
     assert leftovers_of(report.run_id) == []

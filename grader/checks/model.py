@@ -263,7 +263,8 @@ HOW = {
 
 @check("resource.idle_cpu", Stage.NETWORK, "no CPU burnt while clients are idle (no busy polling)",
        Param("clients", int, 5, "idle clients connected"),
-       Param("seconds", float, 1.0, "how long CPU time is measured"),
+       Param("seconds", float, 0.5, "how long CPU time is measured (a busy loop wants "
+             "all of it, from the first scheduler tick)"),
        Param("max_cpu", float, BUSY, "seconds per second on a CPU or waiting for one, allowed "
              "while idle (a busy loop: 1.00, however little CPU a crowded machine gives it)"))
 def idle_cpu(ctx: CheckContext) -> Outcome:

@@ -35,6 +35,7 @@ Configuration (environment):
   IOLAB_LINE_SIZE         bytes per line, default 1024
   IOLAB_PIPELINE          lines in flight per connection, default 1
   IOLAB_REPLY_TIMEOUT     seconds to wait for a reply, default 5
+  IOLAB_LOAD_GATE         a file: wait for it to exist before starting (gate.py)
   IOLAB_PROTOCOL          line (LINE/1, default) or echo: LineUser expects each line
                           back unchanged (the yardstick, grader/yardstick/echo_server.py,
                           measured by grader/calibration.py)
@@ -51,7 +52,7 @@ from time import perf_counter
 
 from locust import User, constant, constant_pacing, events, task
 
-from grader.load import latency
+from grader.load import gate, latency
 
 LINE_SIZE = int(os.environ.get("IOLAB_LINE_SIZE", "1024"))
 PIPELINE = max(1, int(os.environ.get("IOLAB_PIPELINE", "1")))
@@ -324,3 +325,7 @@ class ChorusUser(User):
 # ships them to the master with Locust's stats reports; the master writes
 # <prefix>_latency.json (grader/load/latency.py). Self-contained: one listener.
 events.init.add_listener(latency.track)
+# Started early by the grader (Target.prepare_load), a generator waits here, after its
+# imports, until the load phase opens the gate (grader/load/gate.py).
+gate.hold()
+events.init.add_listener(gate.workers_ready)

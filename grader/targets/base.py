@@ -2,6 +2,7 @@
 
     target = make_target(...)       # DockerTarget or LocalTarget
     target.start()                  # the server starts (and the watchdog)
+    target.prepare_load(load)       # Locust starting now, held until the load phase
     target.network_stage(plan, 20)  # the network checks, next to the server
     target.load_phase(load)         # Locust against it -> LoadStats
     target.server_state()           # '' while healthy, else how it ended
@@ -9,7 +10,8 @@
     target.server_log()             # what it printed (capped)
     target.stop()                   # everything torn down, also on Ctrl-C
 
-Methods a target implements: all of the above, plus kill_server() (the
+Methods a target implements: all of the above (prepare_load may stay the default,
+which does nothing), plus kill_server() (the
 watchdog's way to end a run that outlives limits.timeout). What both kinds
 share (the watchdog, the reasons a limit gives, the load environment) is here.
 """
@@ -28,6 +30,7 @@ from grader.labspec import DEFAULT_LIMITS, memory_bytes
 from grader.load.stats import LoadStats
 
 LOG_CAP = 64 * 1024  # what we keep of a server's stdout/stderr
+GATE_FILE = "go"  # in the load phase's folder: created when the load may start
 
 
 class Target(ABC):
@@ -56,6 +59,12 @@ class Target(ABC):
     def network_stage(self, plan: list[dict], wait: float) -> dict:
         """Run the network checks of `plan` next to the server (grader/stage.py):
         {"listening": bool, "outcomes": [Outcome dicts], "seconds": [...]}."""
+
+    def prepare_load(self, load: dict) -> None:
+        """Start the load generator now, held at a gate (grader/load/gate.py) until
+        load_phase(load) opens it: its start-up then overlaps the network checks. Optional:
+        load_phase starts it when this was not called (the default does nothing)."""
+        return None
 
     @abstractmethod
     def load_phase(self, load: dict) -> LoadStats:

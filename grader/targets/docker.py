@@ -13,15 +13,18 @@ import json
 import os
 import re
 import subprocess
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from grader.dockercli import ACTIVE_PROJECTS, IMAGE, compose_command, docker, remove_project
 from grader.errors import StackError
+from grader.load import gate
 from grader.load.stats import LoadStats, read_stats
 from grader.outcome import Outcome
 from grader.paths import REPO
 from grader.proc import signals_deferred
-from grader.targets.base import LOG_CAP, Target, describe_exit, mib, os_name_env
+from grader.targets.base import GATE_FILE, LOG_CAP, Target, describe_exit, mib, os_name_env
 
 
 class DockerTarget(Target):
@@ -33,6 +36,7 @@ class DockerTarget(Target):
         self.project = re.sub(r"[^a-z0-9_-]", "-", f"{project_prefix()}-{run_id}-{self.label}".lower())
         self.limits_file = self.write_limits()
         self._server_id = ""
+        self._preparing: Future | None = None
         self.compose = compose_command() + ["-p", self.project, "-f", str(REPO / "compose.yaml"),
                                             "-f", str(self.limits_file)]
         self.env = dict(os.environ, IOLAB_IMAGE=image, IOLAB_SUBMISSION=str(self.folder),
@@ -113,15 +117,42 @@ class DockerTarget(Target):
         return bool(cid) and docker("inspect", "-f", "{{.State.Running}}",
                                     cid).stdout.strip() == "true"
 
-    def load_phase(self, load: dict) -> LoadStats:
-        (self.out / "locust").mkdir(exist_ok=True)
-        env = dict(self.env, **self.load_env(load))
-        workers = env["IOLAB_WORKERS"]
+    def load_stack_env(self, load: dict) -> dict:
+        """The Compose environment of the load phase. Always the same gate, opened or
+        not: a second `up` with a different environment would recreate the containers."""
+        return dict(self.env, **self.load_env(load),
+                    IOLAB_LOAD_GATE=f"/results/{self.label}/locust/{GATE_FILE}")
+
+    def up_load(self, load: dict) -> str:
+        """Start Locust's master and workers; the master's container id."""
         # --no-deps: never let compose (re)start the server behind the grader's
         # back; a server that crashed during the network checks stays down.
+        env = self.load_stack_env(load)
         self._compose("up", "-d", "--no-color", "--no-deps", "--scale",
-                      f"locust-worker={workers}", "locust-master", "locust-worker", env=env)
-        master = self._compose("ps", "-q", "locust-master", env=env).stdout.strip()
+                      f"locust-worker={env['IOLAB_WORKERS']}", "locust-master",
+                      "locust-worker", env=env)
+        return self._compose("ps", "-q", "locust-master", env=env).stdout.strip()
+
+    def _prepare(self, load: dict) -> str:
+        self.server_id()  # asked now, off the critical path: the teardown needs it
+        return self.up_load(load)
+
+    def prepare_load(self, load: dict) -> None:
+        """`up` Locust's master and workers in a thread beside the network stage: a
+        Compose command on other services of the same project (the networks exist since
+        start()); they wait at the gate, in their locustfile."""
+        (self.out / "locust").mkdir(exist_ok=True)
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.project}-load")
+        self._preparing = pool.submit(self._prepare, load)
+        pool.shutdown(wait=False)  # the one task still runs
+
+    def load_phase(self, load: dict) -> LoadStats:
+        (self.out / "locust").mkdir(exist_ok=True)
+        gate.open_gate(self.out / "locust" / GATE_FILE)
+        preparing, self._preparing = self._preparing, None
+        # not prepared, or a second phase: start (or restart) them now; prepared: its
+        # StackError, should its `up` have failed
+        master = self.up_load(load) if preparing is None else preparing.result()
         limit = float(load.get("duration", 5)) + 90
         try:  # own session, as in _compose: a Ctrl-C is the grader's to handle
             waited = subprocess.run(["docker", "wait", master], capture_output=True, text=True,
@@ -178,6 +209,8 @@ class DockerTarget(Target):
         Ctrl-C and SIGTERM wait until it is done (a second one must not leave a stack)."""
         self.stop_watchdog()
         with signals_deferred():
+            if self._preparing is not None:  # a `down` racing an `up` could leave a container
+                futures.wait([self._preparing])
             try:
                 self._compose("down", "-v", "--remove-orphans", "-t", "2", check=False,
                               timeout=120)

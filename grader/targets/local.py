@@ -23,11 +23,12 @@ except ImportError:  # Windows: no rlimits
 
 from grader import sandbox
 from grader.errors import StackError
+from grader.load import gate
 from grader.load.stats import LoadStats, read_stats
 from grader.paths import REPO
 from grader.proc import free_port, signals_deferred, stop_group
 from grader.stage import run_network_stage
-from grader.targets.base import LOG_CAP, Target, describe_exit, mib, os_name_env
+from grader.targets.base import GATE_FILE, LOG_CAP, Target, describe_exit, mib, os_name_env
 
 
 class LocalTarget(Target):
@@ -41,6 +42,7 @@ class LocalTarget(Target):
         self.memory_note = f" (local mode bounds reserved memory: {mib(4 * self.memory)})"
         self._reader: threading.Thread | None = None
         self.sandbox: sandbox.Sandbox | None = None
+        self._load_proc: subprocess.Popen | None = None  # Locust, grader/load/local.py
 
     def start(self) -> None:
         # A busy --port is bad input, refused by the runner before anything starts.
@@ -79,17 +81,32 @@ class LocalTarget(Target):
         plan = [dict(item, server_pid=self.proc.pid if self.proc else None) for item in plan]
         return run_network_stage(("127.0.0.1", self.port), plan, wait, alive=self.running)
 
-    def load_phase(self, load: dict) -> LoadStats:
+    def prepare_load(self, load: dict) -> None:
+        self._load_proc = self._start_load(load)  # imports Locust, then waits at the gate
+
+    def _start_load(self, load: dict) -> subprocess.Popen:
         out = self.out / "locust"
         out.mkdir(exist_ok=True)
-        env = dict(os.environ, **self.load_env(load), LOCUST_HOST=f"tcp://127.0.0.1:{self.port}")
+        env = dict(os.environ, **self.load_env(load), LOCUST_HOST=f"tcp://127.0.0.1:{self.port}",
+                   IOLAB_LOAD_GATE=str(out / GATE_FILE))
+        return subprocess.Popen([sys.executable, "-m", "grader.load.local", str(out / "stats")],
+                                cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)  # stop() ends it, also on Ctrl-C
+
+    def load_phase(self, load: dict) -> LoadStats:
+        gate.open_gate(self.out / "locust" / GATE_FILE)
+        if self._load_proc is None:  # not prepared, or a second phase
+            self._load_proc = self._start_load(load)
         limit = float(load.get("duration", 5)) + 60
         try:
-            subprocess.run([sys.executable, "-m", "grader.load.local", str(out / "stats")],
-                           cwd=REPO, env=env, timeout=limit, capture_output=True)
+            self._load_proc.wait(timeout=limit)
         except subprocess.TimeoutExpired:
             raise StackError(f"the load phase did not end within {limit:g} s")
-        return read_stats(out / "stats")
+        finally:
+            stop_group(self._load_proc, grace=0)  # its children, and itself on a timeout
+            self._load_proc = None
+        return read_stats(self.out / "locust" / "stats")
 
     def server_state(self) -> str:
         if self.timed_out:
@@ -112,6 +129,9 @@ class LocalTarget(Target):
 
     def stop(self) -> None:
         self.stop_watchdog()
+        if self._load_proc is not None:  # prepared, or interrupted mid-phase
+            stop_group(self._load_proc, grace=0)
+            self._load_proc = None
         if self.proc is None:
             if self.sandbox is not None:
                 self.sandbox.close()
