@@ -54,9 +54,12 @@ FRESH_ENV = "IOLAB_CALIBRATION"  # "fresh": measure every time (grader/job.py se
 MAX_AGE_ENV = "IOLAB_CALIBRATION_MAX_AGE"  # minutes a calibration stays fresh
 MAX_AGE = 10.0
 # A calibration is measured again when the 1-min load average moved by more than this
-# factor either way. Load averages under one busy core are counted as 1: between 0.2
-# and 0.5 the machine is idle either way, and the ratio would say "moved 2.5×".
+# factor either way. Load averages under the machine's core count are counted as that:
+# no run queue forms below it (between 0.5 and 1.6 on two cores, our own runs' swing,
+# the machine is not busy either way, and the ratio would say "moved 3.2×").
 LOAD_SWING = 1.5
+LOAD_FLOOR = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else os.cpu_count() or 1)
 WAIT_FOR_SERVER = 20.0
 
 # The yardstick's figures as the reference's, per mode and exercise model: the
@@ -260,7 +263,7 @@ def stale(cached: Calibration | None, load_now: float) -> str:
     old = time.time() - cached.measured_at
     if old > max_age() * 60 or old < -60:
         return f"the last one is {age(old)} old (fresh for {max_age():g} min)"
-    then, now = max(cached.load_average, 1.0), max(load_now, 1.0)
+    then, now = max(cached.load_average, LOAD_FLOOR), max(load_now, LOAD_FLOOR)
     if now / then > LOAD_SWING or then / now > LOAD_SWING:
         return (f"the load average moved from {cached.load_average:.1f} to {load_now:.1f} "
                 "since the last one")

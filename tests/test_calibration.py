@@ -105,11 +105,15 @@ def test_stale_when_old_moved_or_asked(monkeypatch):
     stats = LoadStats(requests=100, failures=0, rps=50.0, p50_us=1, p95_us=2, p99_us=3)
     cal = calibration.Calibration("reference", "s.py", stats, time.time() - 60, 4.0)
     monkeypatch.delenv(calibration.FRESH_ENV, raising=False)
+    monkeypatch.setattr(calibration, "LOAD_FLOOR", 2.0)  # two cores, as here
     assert calibration.stale(cal, 4.5) == ""
     assert "moved from 4.0 to 7.0" in calibration.stale(cal, 7.0)
     assert "moved" in calibration.stale(cal, 2.0)
     cal.load_average = 1.2
-    assert calibration.stale(cal, 0.2) == ""  # an idle machine either way: under 1 counts as 1
+    assert calibration.stale(cal, 0.2) == ""  # an idle machine either way: under 2 counts as 2
+    cal.load_average = 0.5  # seen here: our own runs moved it to 1.6, both under the cores
+    assert calibration.stale(cal, 1.6) == ""
+    assert "moved from 0.5 to 3.5" in calibration.stale(cal, 3.5)
     assert calibration.stale(None, 1.0) == "none measured on this machine yet"
     cal.measured_at = time.time() - 11 * 60
     assert "11 min old" in calibration.stale(cal, 4.0)
