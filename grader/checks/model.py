@@ -385,9 +385,11 @@ SELECT_LIMIT_HINT = {
 }
 FD_LIMIT_HINT = {
     "linux": "past 1024 descriptors select() fails and the default `ulimit -n` may too: use poll "
-             "or epoll, and handle EMFILE from accept() without dying",
+             "or epoll, and handle EMFILE from accept() without dying or spinning (stop "
+             "watching the listener for a moment)",
     "macos": "past 1024 descriptors select() fails and the default `ulimit -n` may too: use poll "
-             "(kqueue on a real Mac), and handle EMFILE from accept() without dying",
+             "(kqueue on a real Mac), and handle EMFILE from accept() without dying or spinning "
+             "(stop watching the listener for a moment)",
     "windows": f"on Windows select() takes at most {WINDOWS_SELECT_LIMIT} sockets and there is no "
                "poll or epoll: keep serving past that many connections (a thread per connection "
                "does), and handle errors from accept() without dying",

@@ -2,8 +2,9 @@
 
 Phase by phase under a compose project of its own (iolab-<run-id>-<label>):
 `up -d server`, `run grader` (the network stage, inside the stack's network
-and the server's PID namespace), `up locust-master locust-worker` (the load),
-`down -v`. Never a recreate, so docker-compose 1.29's ContainerConfig trap
+and the server's PID namespace) while `up locust-master locust-worker` starts
+Locust beside it, held at its gate (grader/load/gate.py), then the gate opens
+(the load), `down -v`. Never a recreate, so docker-compose 1.29's ContainerConfig trap
 never arises; the load phase uses --no-deps so a crashed server stays down.
 """
 
