@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 GATE_ENV = "IOLAB_LOAD_GATE"
+GATE_FILE = "go"  # in the load phase's output folder, beside Locust's files
 GATE_WAIT = 3600.0  # s: a grader gone without its teardown leaves no generator waiting on
 
 

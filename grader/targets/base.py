@@ -30,7 +30,6 @@ from grader.labspec import DEFAULT_LIMITS, memory_bytes
 from grader.load.stats import LoadStats
 
 LOG_CAP = 64 * 1024  # what we keep of a server's stdout/stderr
-GATE_FILE = "go"  # in the load phase's folder: created when the load may start
 
 
 class Target(ABC):

@@ -25,7 +25,7 @@ from grader.load.stats import LoadStats, read_stats
 from grader.outcome import Outcome
 from grader.paths import REPO
 from grader.proc import signals_deferred
-from grader.targets.base import GATE_FILE, LOG_CAP, Target, describe_exit, mib, os_name_env
+from grader.targets.base import LOG_CAP, Target, describe_exit, mib, os_name_env
 
 
 class DockerTarget(Target):
@@ -122,7 +122,7 @@ class DockerTarget(Target):
         """The Compose environment of the load phase. Always the same gate, opened or
         not: a second `up` with a different environment would recreate the containers."""
         return dict(self.env, **self.load_env(load),
-                    IOLAB_LOAD_GATE=f"/results/{self.label}/locust/{GATE_FILE}")
+                    IOLAB_LOAD_GATE=f"{self.env['IOLAB_LOCUST_OUT']}/{gate.GATE_FILE}")
 
     def up_load(self, load: dict) -> str:
         """Start Locust's master and workers; the master's container id."""
@@ -148,8 +148,7 @@ class DockerTarget(Target):
         pool.shutdown(wait=False)  # the one task still runs
 
     def load_phase(self, load: dict) -> LoadStats:
-        (self.out / "locust").mkdir(exist_ok=True)
-        gate.open_gate(self.out / "locust" / GATE_FILE)
+        gate.open_gate(self.out / "locust" / gate.GATE_FILE)  # and its folder
         preparing, self._preparing = self._preparing, None
         # not prepared, or a second phase: start (or restart) them now; prepared: its
         # StackError, should its `up` have failed

@@ -28,7 +28,7 @@ from grader.load.stats import LoadStats, read_stats
 from grader.paths import REPO
 from grader.proc import free_port, signals_deferred, stop_group
 from grader.stage import run_network_stage
-from grader.targets.base import GATE_FILE, LOG_CAP, Target, describe_exit, mib, os_name_env
+from grader.targets.base import LOG_CAP, Target, describe_exit, mib, os_name_env
 
 
 class LocalTarget(Target):
@@ -88,14 +88,14 @@ class LocalTarget(Target):
         out = self.out / "locust"
         out.mkdir(exist_ok=True)
         env = dict(os.environ, **self.load_env(load), LOCUST_HOST=f"tcp://127.0.0.1:{self.port}",
-                   IOLAB_LOAD_GATE=str(out / GATE_FILE))
+                   IOLAB_LOAD_GATE=str(out / gate.GATE_FILE))
         return subprocess.Popen([sys.executable, "-m", "grader.load.local", str(out / "stats")],
                                 cwd=REPO, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)  # stop() ends it, also on Ctrl-C
 
     def load_phase(self, load: dict) -> LoadStats:
-        gate.open_gate(self.out / "locust" / GATE_FILE)
+        gate.open_gate(self.out / "locust" / gate.GATE_FILE)
         if self._load_proc is None:  # not prepared, or a second phase
             self._load_proc = self._start_load(load)
         limit = float(load.get("duration", 5)) + 60
