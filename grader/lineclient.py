@@ -123,6 +123,27 @@ def exchange(
         return got
 
 
+def lockstep(addr: Address, chunks: list[bytes], replies: list[bytes],
+             timeout: float = 5.0) -> bytes:
+    """Send each chunk only once the reply to the one before it has arrived, as a
+    simple client does: one line in flight, so a server is never handed two lines
+    in one recv() by chance. (A pause between chunks is not enough: on a busy
+    machine the server may not read within it, and a per-chunk server would pass
+    or fail by luck. Framing is line.split's and line.pipelined's to judge.)
+    Returns what arrived: the joined `replies` exactly when the server is right."""
+    with connect(addr, timeout) as sock:
+        reader, wanted = Reader(sock, timeout), b""
+        for chunk, reply in zip(chunks, replies):
+            try:
+                sock.sendall(chunk)
+            except OSError:
+                break  # the reply so far says what went wrong
+            wanted += reply
+            if reader.read_until_size(len(wanted), wanted) != wanted:
+                break
+        return bytes(reader.data)
+
+
 def _send_all(sock: socket.socket, chunks: list[bytes], gap: float) -> None:
     try:
         for chunk in chunks:

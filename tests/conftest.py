@@ -148,11 +148,12 @@ def write_lab(labs: Path, name: str, spec: str | dict) -> Lab:
 
 
 def lab_variant(tmp: Path, name: str, exercises: list[str] | None = None,
-                duration: float | None = 2, timeouts: dict[str, float] | None = None,
+                duration: float | None = 2, params: dict[str, dict] | None = None,
                 drop_load: bool = False) -> Lab:
     """labs/<name> copied under tmp/labs (starter and all), made quicker to grade:
-    only `exercises` (default: all), a `duration` s load phase, the named checks'
-    reply `timeouts` shortened, or no load phase at all (`drop_load`)."""
+    only `exercises` (default: all), a `duration` s load phase, named checks'
+    parameters set ({check: {name: value}}, e.g. a shorter reply timeout), or no
+    load phase at all (`drop_load`)."""
     labs = tmp / "labs"
     shutil.copytree(LABS / name, labs / name, ignore=shutil.ignore_patterns("__pycache__"))
     spec = yaml.safe_load((LABS / name / "lab.yaml").read_text(encoding="utf-8"))
@@ -165,8 +166,7 @@ def lab_variant(tmp: Path, name: str, exercises: list[str] | None = None,
             ex.pop("load", None)
         elif ex.get("load") and duration:
             ex["load"] = dict(ex["load"], duration=duration)
-        ex["checks"] = [dict(c, timeout=timeouts[c["check"]]) if c["check"] in (timeouts or {})
-                        else c for c in ex["checks"]]
+        ex["checks"] = [dict(c, **(params or {}).get(c["check"], {})) for c in ex["checks"]]
     return write_lab(labs, name, spec)
 
 

@@ -60,7 +60,8 @@ def test_reference_gets_the_same_verdicts_every_time(tmp_path):
 def test_starter_gets_the_same_verdicts_every_time(tmp_path):
     # The starter's wrong replies are never completed by waiting: lab.yaml's 5 s and
     # 10 s reply timeouts would only make this test 10 s per run slower.
-    lab = lab_variant(tmp_path, "lab-3", ["select"], timeouts={"line.pipelined": 2, "line.large": 3})
+    lab = lab_variant(tmp_path, "lab-3", ["select"], params={"line.pipelined": {"timeout": 2},
+                                                          "line.large": {"timeout": 3}})
     runs, seconds = verdicts_over_runs(lab, REPO / "labs" / "lab-3" / "starter", tmp_path)
     verdicts = assert_identical(runs, "starter")
     assert verdicts["line.split"] == verdicts["robust.eof"] == "failed", verdicts

@@ -56,6 +56,40 @@ def test_no_framing_fails_the_framing_checks(start_server):
     assert "recv() chunk" in failed["line.split"]["hint"]
 
 
+# A reply per recv() chunk, from a server that reads late (a busy machine): whatever
+# has arrived by then is one chunk.
+LATE_READER = """\
+import os, socket, threading, time
+
+def serve(conn):
+    with conn:
+        while True:
+            time.sleep(0.3)
+            data = conn.recv(65536)
+            if not data:
+                return
+            line = data.rstrip(b"\\n")
+            conn.sendall(b"%d %s\\n" % (len(line), line))
+
+listener = socket.create_server((os.environ["HOST"], int(os.environ["PORT"])))
+while True:
+    threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
+"""
+
+
+def test_line_basic_does_not_depend_on_when_the_server_reads(start_server, tmp_path):
+    """line.basic sends a line only once the one before it is answered: a per-chunk
+    server passes it however late it reads (line.split and line.pipelined judge
+    framing). With lines 50 ms apart, a starter on a busy machine passed or failed it
+    by luck: one of ten runs of the determinism test failed it."""
+    (tmp_path / "late.py").write_text(LATE_READER)
+    addr = start_server(tmp_path / "late.py")
+    result = run_network_stage(addr, [{"check": "line.basic"}, {"check": "line.split"}], 10.0)
+    basic, split = result["outcomes"]
+    assert basic["status"] == "passed", basic
+    assert split["status"] == "failed", split
+
+
 def test_dies_on_reset_fails_the_reset_check_first(start_server):
     failed = failing(start_server(BROKEN / "dies_on_reset.py"))
     assert "robust.reset" in failed

@@ -20,6 +20,7 @@ from grader.lineclient import (
     describe,
     exchange,
     first_difference,
+    lockstep,
     reply_for,
     reset,
     why_failed,
@@ -54,9 +55,10 @@ def _compare(got: bytes, expected: bytes, figure: str, hint: str) -> Outcome:
        Param("timeout", float, 5.0, "seconds to wait for the replies"))
 def basic(ctx: CheckContext) -> Outcome:
     lines = [b"hello", b"", b"two words", "héllo".encode()]
-    expected = b"".join(reply_for(line) for line in lines)
-    chunks = [line + b"\n" for line in lines]
-    got = exchange(ctx.addr, chunks, expected, timeout=ctx.param("timeout"), gap=0.05)
+    replies = [reply_for(line) for line in lines]
+    got = lockstep(ctx.addr, [line + b"\n" for line in lines], replies,
+                   timeout=ctx.param("timeout"))
+    expected = b"".join(replies)
     return _compare(got, expected, "4/4 replies", "reply b'%d %s\\n' % (len(line), line) per line")
 
 
