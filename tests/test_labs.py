@@ -33,7 +33,7 @@ TIMEOUT_CHECKS = {"line.basic", "line.split", "line.pipelined", "line.large",
                   "robust.thread_ceiling", "robust.refuse_past_ceiling",
                   "robust.refuse_past_fd_setsize"}
 # A starter run waits out what its flaws make it fail; it is only asked to fail with a
-# reason, so it waits 1.5 s, not the lab's 3-10 s (lab-1's starter: 54 s -> ~40 s).
+# reason, so it waits 1.5 s, not the lab's 3-10 s (lab-1's starter, quiet: 54 s -> 44 s).
 STARTER_PARAMS = {check: {"timeout": 1.5} for check in TIMEOUT_CHECKS} | {
     "robust.no_zombies": {"wait": 1.5}}
 
