@@ -1,5 +1,5 @@
 """Hostile: listens, then on the first line it receives allocates memory until killed.
-(On a line, not a connection: the stack's health check connects and sends nothing.)"""
+(On a line, not a connection: a client that connects and sends nothing costs it nothing.)"""
 
 import os
 import socket

@@ -76,8 +76,8 @@ def pid_namespace() -> None:
             if (pid, cmd) in seen:
                 continue
             if cmd.startswith(b"runc init"):
-                # A process docker is still starting (the healthcheck's exec into this
-                # container): root for a moment, then this server's own user. Killing
+                # A process docker is still starting in this PID namespace (the
+                # grader's stage joining it): root for a moment, then its user. Killing
                 # it then reaches nothing of another user's; once it has run its
                 # program it is judged by its user like the rest.
                 continue
