@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import jsonschema
@@ -24,7 +23,7 @@ import pytest
 import yaml
 from conftest import BROKEN, REPO, SERVERS, lab_variant, write_lab
 from test_batch import GARBAGE
-from test_report_html import chromium, read_png  # noqa: F401 - a fixture
+from test_report_html import chromium, colour_count, pixel_colours, read_png  # noqa: F401 - a fixture
 
 from grader import charts
 from grader.batch import find_submissions
@@ -336,16 +335,10 @@ def test_summary_html_shows_the_class_in_headless_chromium(chromium, graded_clas
                     page.as_uri()], capture_output=True, text=True, timeout=120)
     width, height, rows, bpp = read_png(shot)
     assert (width, height) == (1100, 2200)
-    seen = Counter(bytes(row[i:i + 3]) for row in rows[::2] for i in range(0, len(row), bpp))
-
-    def count(colour: str, tolerance: int = 8) -> int:
-        want = bytes.fromhex(colour.lstrip("#"))
-        return sum(n for c, n in seen.items()
-                   if all(abs(c[k] - want[k]) <= tolerance for k in range(3)))
-
-    assert count("#1a7f37") > 300, "no green PASS badges or pass-rate bars"
-    assert count("#cf222e") > 100, "no red FAIL badge or low pass rate"
-    assert count("#9a6700") > 50, "no ERROR badge"
-    assert count(charts.SUBMISSION) > 300, "no bars or submission lines"
-    assert count(charts.REFERENCE) > 30, "no reference line"
+    seen = pixel_colours(rows, bpp)
+    assert colour_count(seen, "#1a7f37") > 300, "no green PASS badges or pass-rate bars"
+    assert colour_count(seen, "#cf222e") > 100, "no red FAIL badge or low pass rate"
+    assert colour_count(seen, "#9a6700") > 50, "no ERROR badge"
+    assert colour_count(seen, charts.SUBMISSION) > 300, "no bars or submission lines"
+    assert colour_count(seen, charts.REFERENCE) > 30, "no reference line"
     print(f"screenshot: {shot}")
