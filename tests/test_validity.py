@@ -94,6 +94,13 @@ def test_every_reference_passes_its_exercises_network_checks_beside_a_hog(tmp_pa
     assert beside_one_hog(network, tmp_path, 1) == []
 
 
+def test_every_case_has_an_id_of_its_own():
+    """The table (validity_table.py) tallies runs by case id: two cases under one id
+    would be summed into one row ("6/3 passes") or hide each other."""
+    ids = [case.id for case in broken_cases() + reference_cases()]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
 def test_every_check_has_a_broken_server_or_is_a_lesson():
     """A check no broken server fails is untested against its flaw."""
     covered = {c.check for c in broken_cases()}
