@@ -161,19 +161,30 @@ def describe(data: bytes, limit: int = 60) -> str:
     return f"{data[: limit // 2]!r}…{data[-limit // 2 :]!r} ({len(data)} bytes)"
 
 
+def first_mismatch(got: bytes, expected: bytes, block: int = 4096) -> int | None:
+    """The index of the first byte where `got` and `expected` differ, None when one is
+    the other's beginning. Compares block by block (a byte at a time in Python took
+    2 CPU-seconds over line.large's 6 MiB of replies)."""
+    n = min(len(got), len(expected))
+    start = 0
+    while start < n and got[start:start + block] == expected[start:start + block]:
+        start += block
+    return next((i for i in range(start, min(start + block, n)) if got[i] != expected[i]), None)
+
+
 def first_difference(got: bytes, expected: bytes) -> str:
     """Where `got` departs from `expected`, in words a student can act on."""
     if got == expected:
         return "identical"
     if not got:
         return "no reply"
-    for i, (a, b) in enumerate(zip(got, expected)):
-        if a != b:
-            line_no = expected.count(b"\n", 0, i) + 1
-            return (
-                f"reply {line_no} differs at byte {i}: "
-                f"expected {describe(expected[i:i + 20])}, got {describe(got[i:i + 20])}"
-            )
+    i = first_mismatch(got, expected)
+    if i is not None:
+        line_no = expected.count(b"\n", 0, i) + 1
+        return (
+            f"reply {line_no} differs at byte {i}: "
+            f"expected {describe(expected[i:i + 20])}, got {describe(got[i:i + 20])}"
+        )
     if len(got) < len(expected):
         replies = got.count(b"\n")
         return f"only {len(got)} of {len(expected)} bytes ({replies} complete replies)"

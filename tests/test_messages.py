@@ -11,6 +11,7 @@ import pytest
 from conftest import BROKEN, REPO, quiet, write_lab
 
 from grader.checks import hints
+from grader.lineclient import first_difference, first_mismatch
 from grader.results import print_table
 from grader.runner import grade
 from grader.stage import run_network_stage
@@ -65,6 +66,19 @@ def test_line_large_blames_the_framing_when_the_length_prefix_is_wrong(start_ser
     assert "your server answered a recv() chunk, not a line. A 64 KiB line arrives in many " \
         "chunks" in large["hint"], large
     assert "send()" not in large["hint"]
+
+
+@pytest.mark.parametrize("at", [0, 1, 4095, 4096, 4097, 6 * 1024 * 1024 - 1])
+def test_the_first_difference_is_found_at_its_byte(at):
+    """first_mismatch compares 4 KiB blocks (line.large's 6 MiB a byte at a time took
+    2 CPU-seconds per grading): the byte it names is the first that differs, on either
+    side of a block's edge; a reply cut short has no differing byte, only its length."""
+    expected = bytes(97 + i % 26 for i in range(256)) * (6 * 4096)
+    got = expected[:at] + b"!" + expected[at + 1:]
+    assert first_mismatch(got, expected) == at
+    assert first_difference(got, expected).startswith(f"reply 1 differs at byte {at}: ")
+    assert first_mismatch(expected[:at], expected) is None
+    assert first_mismatch(expected, expected) is None
 
 
 @pytest.mark.parametrize("model, words", [

@@ -10,6 +10,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 
 from grader import evidence
 from grader.checks import hints
@@ -20,6 +21,7 @@ from grader.lineclient import (
     describe,
     exchange,
     first_difference,
+    first_mismatch,
     lockstep,
     reply_for,
     reset,
@@ -33,7 +35,8 @@ FRAMING_HINT = (
 )
 
 
-def _compare(got: bytes, expected: bytes, figure: str, hint: str) -> Outcome:
+def _compare(got: bytes, expected: bytes, figure: str, hint: str | Callable[[], str]) -> Outcome:
+    """hint: the words, or what finds them (called only when the replies are wrong)."""
     if got == expected:
         return Outcome(True, figure=figure)
     wanted = expected.split(b"\n")[:-1]
@@ -47,7 +50,7 @@ def _compare(got: bytes, expected: bytes, figure: str, hint: str) -> Outcome:
         figure=f"{right} of {len(wanted)} replies right",
         expected=describe(expected),
         got=first_difference(got, expected),
-        hint=hint,
+        hint=hint() if callable(hint) else hint,
     )
 
 
@@ -97,14 +100,14 @@ def large(ctx: CheckContext) -> Outcome:
     got = exchange(ctx.addr, [payload], expected, timeout=ctx.param("timeout"),
                    slow_reader=True)
     return _compare(got, expected, f"{count} × {size // 1024} KiB lines, {len(expected)} bytes back",
-                    _large_hint(got, expected, size, ctx.model))
+                    lambda: _large_hint(got, expected, size, ctx.model))
 
 
 def _large_hint(got: bytes, expected: bytes, size: int, model: str) -> str:
     """Where the replies go wrong tells which bug. A reply whose length prefix is not the
     line's, or with a b'\n' inside it, answered a recv() chunk, not a line (framing); a
     reply cut short, or followed too early by the next one, lost the rest of a send()."""
-    at = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), None)
+    at = first_mismatch(got, expected)
     if at is None:  # what came is right, only short
         return hints.partial_send(model)
     start = expected.rfind(b"\n", 0, at) + 1  # the reply the difference is in
