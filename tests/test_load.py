@@ -2,7 +2,8 @@
 the grader runs LineUser only, and WORKERS reaches the load phase.
 
 Locust monkey-patches the standard library with gevent on import, so every
-Locust run here is a process of its own (bench.loadgen, grader.load.local).
+Locust run here is a process of its own (bench.loadgen, grader.load.local, or a fork
+of the warm process, grader/load/warm.py).
 """
 
 import json
@@ -20,7 +21,9 @@ import yaml
 from conftest import REPO, SERVERS, grade, leftovers_of, results_folder
 
 from grader.errors import UsageError
+from grader.load import gate, warm
 from grader.load.stats import read_stats
+from grader.proc import stop_group
 from grader.targets import LocalTarget
 
 
@@ -126,6 +129,49 @@ def test_grader_local_load_runs_line_user_only(start_server, tmp_path):
     assert stats.requests > 0 and stats.failures == 0
     entries = (tmp_path / "stats.json").read_text()  # every request, written at the end
     assert '"LINE"' in entries and "CONNECT" not in entries
+
+
+@pytest.mark.skipif(not warm.available(), reason="no os.pidfd_open: phases are processes")
+def test_warm_phases_are_forks_each_with_its_own_environment(start_server, tmp_path):
+    """Two phases from one warm process (Locust imported once): each reads its own
+    environment, the locustfile's settings too (imported after the fork): the second
+    expects echoed lines (IOLAB_PROTOCOL=echo), so a LINE/1 server fails all of it."""
+    host, port = start_server(SERVERS / "epoll_server.py")
+    stats = []
+    for n, protocol in enumerate(["line", "echo"]):
+        out = tmp_path / f"phase-{n}"
+        out.mkdir()
+        env = dict(os.environ, LOCUST_HOST=f"tcp://{host}:{port}", IOLAB_USERS=str(2 + n),
+                   IOLAB_DURATION="1", IOLAB_PROTOCOL=protocol,
+                   IOLAB_LOAD_GATE=str(out / gate.GATE_FILE))
+        phase = warm.start_phase(env, str(out / "stats"))
+        assert isinstance(phase, warm.ForkedPhase) and phase.poll() is None
+        if n == 0:
+            first_warm = warm._WARM.proc.pid
+        gate.open_gate(out / gate.GATE_FILE)
+        phase.wait(60)
+        stats.append(read_stats(out / "stats"))
+    assert warm._WARM.proc.pid == first_warm  # one warm process for both
+    assert stats[0].requests > 0 and stats[0].failures == 0 and stats[0].users == 2
+    assert stats[1].requests > 0 and stats[1].failures == stats[1].requests, stats[1]
+    assert stats[1].users == 3
+
+
+@pytest.mark.skipif(not warm.available(), reason="no os.pidfd_open: phases are processes")
+def test_a_warm_phase_waiting_at_its_gate_is_stopped_with_its_group(tmp_path):
+    env = dict(os.environ, LOCUST_HOST="tcp://127.0.0.1:9", IOLAB_LOAD_GATE=str(tmp_path / "go"))
+    phase = warm.start_phase(env, str(tmp_path / "stats"))
+    assert os.getpgid(phase.pid) == phase.pid  # a group of its own, as a Popen'ed phase
+    deadline = time.monotonic() + 30  # it moves into its folder: leftovers are found by it
+    while os.readlink(f"/proc/{phase.pid}/cwd") != str(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert os.readlink(f"/proc/{phase.pid}/cwd") == str(tmp_path)
+    stop_group(phase, grace=0)
+    try:  # dead: reaped, or a zombie until the warm process's next fork reaps it
+        state = Path(f"/proc/{phase.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        state = "reaped"
+    assert phase.poll() is not None and state in ("reaped", "Z"), state
 
 
 def test_compose_selects_line_user_for_master_and_workers():

@@ -1,7 +1,8 @@
 """Local mode's load phase: Locust through its library API, no master/worker.
 
-Run as `python -m grader.load.local PREFIX` (a process of its own, because
-Locust monkey-patches the standard library with gevent on import). It writes
+Run as `python -m grader.load.local PREFIX`, or main(PREFIX) in a fork of the warm
+process (grader/load/warm.py): a process of its own either way, because Locust
+monkey-patches the standard library with gevent on import. It writes
 the same files as the Compose stack's master: PREFIX_stats.csv,
 PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX.json, PREFIX_latency.json
 (reply times in µs, grader/load/latency.py) and report.html.

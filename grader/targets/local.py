@@ -23,7 +23,7 @@ except ImportError:  # Windows: no rlimits
 
 from grader import sandbox
 from grader.errors import StackError
-from grader.load import gate
+from grader.load import gate, warm
 from grader.load.stats import LoadStats, read_stats
 from grader.paths import REPO
 from grader.proc import free_port, signals_deferred, stop_group
@@ -42,7 +42,7 @@ class LocalTarget(Target):
         self.memory_note = f" (local mode bounds reserved memory: {mib(4 * self.memory)})"
         self._reader: threading.Thread | None = None
         self.sandbox: sandbox.Sandbox | None = None
-        self._load_proc: subprocess.Popen | None = None  # Locust, grader/load/local.py
+        self._load_proc = None  # Locust, grader/load/local.py (grader/load/warm.py)
 
     def start(self) -> None:
         # A busy --port is bad input, refused by the runner before anything starts.
@@ -84,15 +84,12 @@ class LocalTarget(Target):
     def prepare_load(self, load: dict) -> None:
         self._load_proc = self._start_load(load)  # imports Locust, then waits at the gate
 
-    def _start_load(self, load: dict) -> subprocess.Popen:
+    def _start_load(self, load: dict):
         out = self.out / "locust"
         out.mkdir(exist_ok=True)
         env = dict(os.environ, **self.load_env(load), LOCUST_HOST=f"tcp://127.0.0.1:{self.port}",
                    IOLAB_LOAD_GATE=str(out / gate.GATE_FILE))
-        return subprocess.Popen([sys.executable, "-m", "grader.load.local", str(out / "stats")],
-                                cwd=REPO, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)  # stop() ends it, also on Ctrl-C
+        return warm.start_phase(env, str(out / "stats"))  # stop() ends it, also on Ctrl-C
 
     def load_phase(self, load: dict) -> LoadStats:
         gate.open_gate(self.out / "locust" / gate.GATE_FILE)
