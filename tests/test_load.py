@@ -157,8 +157,19 @@ def test_warm_phases_are_forks_each_with_its_own_environment(start_server, tmp_p
     assert stats[1].users == 3
 
 
+def _gone(pid: int) -> bool:
+    """Dead: reaped, or a zombie until the warm process's next fork reaps it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 @pytest.mark.skipif(not warm.available(), reason="no os.pidfd_open: phases are processes")
-def test_a_warm_phase_waiting_at_its_gate_is_stopped_with_its_group(tmp_path):
+def test_a_warm_phase_waiting_at_its_gate_is_stopped_with_its_group_or_its_warm_process(
+        tmp_path):
+    """stop_group ends a fork as it ended a Popen'ed phase; a fork whose warm process
+    ends (its grader gone, even by SIGKILL, or given up on it) ends with it."""
     env = dict(os.environ, LOCUST_HOST="tcp://127.0.0.1:9", IOLAB_LOAD_GATE=str(tmp_path / "go"))
     phase = warm.start_phase(env, str(tmp_path / "stats"))
     assert os.getpgid(phase.pid) == phase.pid  # a group of its own, as a Popen'ed phase
@@ -167,11 +178,40 @@ def test_a_warm_phase_waiting_at_its_gate_is_stopped_with_its_group(tmp_path):
         time.sleep(0.05)
     assert os.readlink(f"/proc/{phase.pid}/cwd") == str(tmp_path)
     stop_group(phase, grace=0)
-    try:  # dead: reaped, or a zombie until the warm process's next fork reaps it
-        state = Path(f"/proc/{phase.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        state = "reaped"
-    assert phase.poll() is not None and state in ("reaped", "Z"), state
+    assert phase.poll() is not None and _gone(phase.pid)
+
+    orphan = warm.start_phase(env, str(tmp_path / "stats"))
+    stop_group(warm._WARM.proc, grace=0)  # the next phase starts another warm process
+    orphan.wait(30)
+    assert _gone(orphan.pid)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not warm.available(), reason="no os.pidfd_open: phases are processes")
+def test_a_fork_of_a_warm_process_older_than_a_phase_runs_the_whole_phase(start_server,
+                                                                          tmp_path):
+    """gevent's loop in a fork keeps the clock of the warm process's last run: the phase's
+    30 s safety stop then fired at once, a phase of no length that a server serving one
+    client at a time passed (tests/broken/iterative_blocks: users never served)."""
+    host, port = start_server(REPO / "tests" / "broken" / "iterative_blocks.py")
+    own = warm._Warm()  # its own warm process, started now
+    env = dict(os.environ, LOCUST_HOST=f"tcp://{host}:{port}", IOLAB_USERS="20",
+               IOLAB_DURATION="2")  # as tests/validity.py's load cases
+    try:
+        for n in range(2):
+            out = tmp_path / f"phase-{n}"
+            out.mkdir()
+            if n:
+                time.sleep(33)  # 2 s of phase + 30 s of margin + 1
+            phase = own.fork(dict(env, IOLAB_LOAD_GATE=str(out / gate.GATE_FILE)),
+                             str(out / "stats"))
+            gate.open_gate(out / gate.GATE_FILE)
+            phase.wait(60)
+            stats = read_stats(out / "stats")
+            assert stats.span and stats.span[1] - stats.span[0] >= 1.5, (n, stats.span)
+            assert stats.unserved > 0, (n, stats)  # users waiting past STALL, counted
+    finally:
+        stop_group(own.proc, grace=0)
 
 
 def test_compose_selects_line_user_for_master_and_workers():

@@ -22,6 +22,9 @@ from grader.load.locustfile import LineUser
 
 
 def main(prefix: str) -> int:
+    # gevent's loop reads the clock when it runs: in a fork of the warm process it
+    # last ran there, maybe minutes ago, and the timers below would count from then
+    gevent.get_hub().loop.update_now()
     users = int(os.environ.get("IOLAB_USERS", "20"))
     spawn_rate = float(os.environ.get("IOLAB_SPAWN_RATE", str(users)))
     duration = float(os.environ.get("IOLAB_DURATION", "5"))

@@ -12,7 +12,10 @@ PREFIX` would.
 
 The warm process imports Locust and nothing of ours: the locustfile reads its
 settings from the environment when it is imported, so each fork imports it after
-setting the phase's environment.
+setting the phase's environment. A fork inherits gevent's loop with its clock
+stopped when the warm process last ran it: local.main() sets it to now before it
+sets a timer (else the phase's safety stop, 30 s after its start, fired at once in
+a fork of a warm process more than 30 s old: a phase of no length, passed).
 
     start_phase(env, prefix) -> a process handle: pid, poll(), wait(timeout)
 
@@ -28,9 +31,11 @@ when the grader process that started it exits, however it exits.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -39,6 +44,7 @@ from grader.paths import REPO
 from grader.proc import stop_group
 
 WARM_ENV = "IOLAB_WARM_LOCUST"  # "0": every phase a process of its own
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 REPLY_WAIT = 60  # s for the warm process to fork (its first answer waits for Locust's import)
 
 
@@ -103,15 +109,22 @@ class _Warm:
                     [sys.executable, "-m", "grader.load.warm"], cwd=REPO,
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL, start_new_session=True)
-            self.proc.stdin.write(json.dumps({"env": env, "prefix": prefix}).encode() + b"\n")
-            self.proc.stdin.flush()
-            poller = select.poll()
-            poller.register(self.proc.stdout, select.POLLIN)
-            reply = self.proc.stdout.readline() if poller.poll(REPLY_WAIT * 1000) else b""
-            if not reply:  # exited, or stuck: the next phase starts another
-                stop_group(self.proc, grace=0)
-                raise OSError("the warm Locust process did not answer")
-            return ForkedPhase(json.loads(reply)["pid"])
+            try:
+                return ForkedPhase(self._ask(env, prefix))
+            except BaseException:  # no answer, or a Ctrl-C while waiting for it: a fork
+                stop_group(self.proc, grace=0)  # no one holds would wait at its gate,
+                self.proc = None  # so stop the warm process, and its forks die with it
+                raise
+
+    def _ask(self, env: dict, prefix: str) -> int:
+        self.proc.stdin.write(json.dumps({"env": env, "prefix": prefix}).encode() + b"\n")
+        self.proc.stdin.flush()
+        poller = select.poll()
+        poller.register(self.proc.stdout, select.POLLIN)
+        reply = self.proc.stdout.readline() if poller.poll(REPLY_WAIT * 1000) else b""
+        if not reply:  # exited, or stuck
+            raise OSError("the warm Locust process did not answer")
+        return json.loads(reply)["pid"]
 
 
 _WARM = _Warm()
@@ -150,6 +163,7 @@ def _reap(waitpid) -> None:
 def _phase(request: dict) -> None:
     code = 1
     try:
+        _die_with(os.getppid())
         os.setpgid(0, 0)
         os.chdir(os.path.dirname(request["prefix"]))  # `ps` and leftover checks see its folder
         devnull = os.open(os.devnull, os.O_RDWR)
@@ -161,6 +175,15 @@ def _phase(request: dict) -> None:
         code = main(request["prefix"])
     finally:
         os._exit(code)
+
+
+def _die_with(parent: int) -> None:
+    """SIGKILL this fork when the warm process ends: it ends when its grader does, even
+    by SIGKILL, or when its grader gave up on it, and a phase left waiting at its gate
+    would wait there for an hour (gate.GATE_WAIT)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it ended before prctl
+        os._exit(1)
 
 
 if __name__ == "__main__":
