@@ -141,9 +141,10 @@ def serve() -> None:
     for line in sys.stdin.buffer:
         request = json.loads(line)
         _reap(waitpid)
+        warm = os.getpid()
         pid = gevent.os.fork_gevent()  # the child's gevent hub made anew
         if pid == 0:
-            _phase(request)  # never returns
+            _phase(request, warm)  # never returns
         try:  # its own group before the grader may stop it (the child does the same:
             os.setpgid(pid, pid)  # whichever runs first); in the warm process's session
         except OSError:  # already gone: the grader finds it ended
@@ -160,10 +161,10 @@ def _reap(waitpid) -> None:
         pass
 
 
-def _phase(request: dict) -> None:
+def _phase(request: dict, warm: int) -> None:
     code = 1
     try:
-        _die_with(os.getppid())
+        _die_with(warm)
         os.setpgid(0, 0)
         os.chdir(os.path.dirname(request["prefix"]))  # `ps` and leftover checks see its folder
         devnull = os.open(os.devnull, os.O_RDWR)
@@ -182,7 +183,7 @@ def _die_with(parent: int) -> None:
     by SIGKILL, or when its grader gave up on it, and a phase left waiting at its gate
     would wait there for an hour (gate.GATE_WAIT)."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # it ended before prctl
+    if os.getppid() != parent:  # it ended before prctl (then our parent is another)
         os._exit(1)
 
 
