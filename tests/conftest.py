@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -43,38 +42,6 @@ os.environ.setdefault("IOLAB_LOAD_LOCK",
 # the user's ~/.cache: shared by the session's tests, removed at its end.
 CALIBRATION_CACHE = Path(tempfile.mkdtemp(prefix="iolab-test-cache-"))
 os.environ.setdefault("IOLAB_CACHE", str(CALIBRATION_CACHE))
-
-
-# The longest tests first (`make test` runs --dist loadgroup: each worker takes the
-# next unit as it gets through its last): the run no longer ends with one worker
-# grading a lab while three sit idle. Seconds per test from tests/durations.json
-# (tests/durations.py writes it from a run's JUnit XML); a test not in it counts as
-# DEFAULT_SECONDS. A module whose tests share a module- or session-scoped fixture of
-# its own is one unit (an xdist_group): split over workers, each would build it again.
-DURATIONS = json.loads((Path(__file__).with_name("durations.json")).read_text(encoding="utf-8"))
-DEFAULT_SECONDS = 0.5
-
-
-def _unit(item) -> str:
-    """The item's scheduling unit: its module when it shares a fixture defined there
-    with a scope wider than a test, else the item itself."""
-    for defs in item._fixtureinfo.name2fixturedefs.values():
-        if defs[-1].scope != "function" and defs[-1].baseid.endswith(".py"):
-            return item.nodeid.split("::")[0]
-    return item.nodeid
-
-
-def pytest_collection_modifyitems(session, config, items):
-    units: dict[str, list] = {}
-    for item in items:
-        units.setdefault(_unit(item), []).append(item)
-    seconds = {unit: sum(DURATIONS.get(i.nodeid, DEFAULT_SECONDS) for i in members)
-               for unit, members in units.items()}
-    items[:] = [i for unit in sorted(units, key=lambda u: -seconds[u]) for i in units[unit]]
-    for unit, members in units.items():
-        if len(members) > 1:
-            for item in members:
-                item.add_marker(pytest.mark.xdist_group(unit))
 
 
 def pytest_sessionfinish(session, exitstatus):
