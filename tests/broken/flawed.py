@@ -28,6 +28,7 @@ def serve(flaw: str = "none") -> None:
     listener.setblocking(False)
     sel.register(listener, selectors.EVENT_READ)
     state: dict[socket.socket, list] = {}  # conn -> [inbuf, outbuf, eof]
+    forgotten: list[socket.socket] = []  # eof_ignored's: held open, never closed
     while True:
         for key, events in sel.select():
             sock = key.fileobj
@@ -71,10 +72,13 @@ def serve(flaw: str = "none") -> None:
             except BlockingIOError:
                 pass
             eof = state[sock][2]
-            if eof and not outbuf and flaw != "eof_ignored":
+            if eof and not outbuf:
                 sel.unregister(sock)
                 del state[sock]
-                sock.close()
+                if flaw == "eof_ignored":  # the flaw: never closes it. Nor does it spin on
+                    forgotten.append(sock)  # its readable EOF: that is halfclose_spin
+                else:
+                    sock.close()
             elif sock in state:
                 # flaw no_backpressure: reads on while the output piles up; so does
                 # eof_drops_owed, the lab-3 starter with only its EOF step left undone
