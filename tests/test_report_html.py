@@ -7,10 +7,12 @@ test installs it when it is missing; elsewhere it skips without it.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import struct
 import subprocess
+import tempfile
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -38,6 +40,19 @@ def chromium() -> str:
         return browser
     if os.environ.get("CI") != "true":
         pytest.skip("no chromium (CI=true installs it: apt-get install -y chromium)")
+    # Two xdist workers may both want it: one installs, the other waits and finds it
+    # (two apt-gets at once: "Could not get lock /var/lib/dpkg/lock-frontend").
+    with open(Path(tempfile.gettempdir()) / "iolab-chromium-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not find_browser():
+            apt_get_chromium()
+    browser = find_browser()
+    if not browser:
+        pytest.fail("apt-get installed chromium but no chromium binary is on PATH")
+    return browser
+
+
+def apt_get_chromium() -> None:
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
@@ -45,10 +60,6 @@ def chromium() -> str:
         if proc.returncode != 0 and cmd[1] == "install":
             pytest.fail(f"CI=true and chromium is missing; `{' '.join(cmd)}` failed: "
                         f"{proc.stderr.strip()[-500:]}")
-    browser = find_browser()
-    if not browser:
-        pytest.fail("apt-get installed chromium but no chromium binary is on PATH")
-    return browser
 
 
 def read_png(path: Path) -> tuple[int, int, list[bytes], int]:
