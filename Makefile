@@ -81,12 +81,13 @@ pool-demo: venv
 # about 93% busy (/proc/stat sampled through a whole run), and load phases still
 # run one at a time (the suite's IOLAB_LOAD_LOCK, conftest.py). Six were a minute
 # faster once but flaky (five timing failures in one run of a fresh clone): four
-# stay. TEST_JOBS=0 runs the tests one by one.
+# stay. They take the longest tests first (--dist load, whose scheduler conftest.py
+# replaces: tests/longest_first.py). TEST_JOBS=0 runs the tests one by one.
 TEST_JOBS ?= 4
 test: venv
 	@if docker info >/dev/null 2>&1; then bash docker/build-images.sh && bash docker/compose-v2.sh; \
 	 elif [ "$$CI" = "true" ]; then echo "error: CI=true but no Docker engine is running" >&2; exit 2; fi
-	$(PYTHON) -m pytest -n $(TEST_JOBS) --dist worksteal
+	$(PYTHON) -m pytest -n $(TEST_JOBS) --dist load
 
 # Every check against its broken servers and every reference, RUNS times, quiet and
 # beside a CPU hog: the table of failures/runs (tests/validity_table.py).

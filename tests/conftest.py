@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from longest_first import LongestFirst
 
 from grader.labspec import Lab, lab_names, load_lab
 from grader.paths import REPO
@@ -42,6 +43,15 @@ os.environ.setdefault("IOLAB_LOAD_LOCK",
 # the user's ~/.cache: shared by the session's tests, removed at its end.
 CALIBRATION_CACHE = Path(tempfile.mkdtemp(prefix="iolab-test-cache-"))
 os.environ.setdefault("IOLAB_CACHE", str(CALIBRATION_CACHE))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`-n N` (--dist load): the longest tests first, so the run does not end with one
+    worker grading a lab while the others sit idle (tests/longest_first.py)."""
+    if config.getvalue("dist") == "load":
+        return LongestFirst(config, log)
+    return None
 
 
 def pytest_sessionfinish(session, exitstatus):
