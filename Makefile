@@ -77,13 +77,14 @@ lab-%: venv
 pool-demo: venv
 	$(PYTHON) -m grader pool-demo $(if $(SERVER),--server $(SERVER))
 
-# Four pytest-xdist workers on two cores: with four the suite keeps both cores
-# about 93% busy (/proc/stat sampled through a whole run), and load phases still
+# Five pytest-xdist workers on two cores: many tests wait (reply timeouts, the load
+# lock), so with four both cores were 81% busy through a CI-settings run (/proc/stat
+# each second) and with five 89%: 646.5 s -> 592.2 s (2026-11-30). Load phases still
 # run one at a time (the suite's IOLAB_LOAD_LOCK, conftest.py). Six were a minute
-# faster once but flaky (five timing failures in one run of a fresh clone): four
-# stay. They take the longest tests first (--dist load, whose scheduler conftest.py
-# replaces: tests/longest_first.py). TEST_JOBS=0 runs the tests one by one.
-TEST_JOBS ?= 4
+# faster once but flaky (five timing failures in one run of a fresh clone). The
+# longest tests go first (--dist load, whose scheduler conftest.py replaces:
+# tests/longest_first.py). TEST_JOBS=0 runs the tests one by one.
+TEST_JOBS ?= 5
 test: venv
 	@if docker info >/dev/null 2>&1; then bash docker/build-images.sh && bash docker/compose-v2.sh; \
 	 elif [ "$$CI" = "true" ]; then echo "error: CI=true but no Docker engine is running" >&2; exit 2; fi

@@ -2,7 +2,7 @@
 and teardown), by which tests/longest_first.py sends the longest tests first.
 
     CI=true IOLAB_DETERMINISM_RUNS=10 IOLAB_VALIDITY_RUNS=10 \
-      .venv/bin/python -m pytest -n 4 --junitxml=/tmp/run.xml   # as .ci/run runs it
+      .venv/bin/python -m pytest -n 5 --junitxml=/tmp/run.xml   # as .ci/run runs it
     python tests/durations.py /tmp/run.xml
 
 The figures only order the run: a stale or missing one makes it slower, never wrong.
