@@ -148,6 +148,7 @@ def grade_exercise(report: RunReport, ex: Exercise, submission: Path, single_fil
     except Exception as exc:  # noqa: BLE001 - a crash of the grader is an error, never a pass
         ours = f"the grader crashed: {type(exc).__name__}: {exc}"
     finally:
+        target.settle()
         state, ended = target.server_state(), target.exited()
         report.logs[ex.id] = log = target.server_log()
         target.stop()

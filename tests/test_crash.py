@@ -256,3 +256,39 @@ def test_a_lesson_the_crash_kept_from_running_is_not_passed(tmp_path):
     lesson = report.results[0]
     assert not lesson.outcome.passed and lesson.outcome.got.startswith("not run: your server")
     assert "fails by design" not in lesson.outcome.explain()
+
+
+SLOW_TO_DIE = """\
+import os, socket, time
+srv = socket.create_server(("127.0.0.1", int(os.environ["PORT"])))
+conn, _ = srv.accept()
+conn.recv(1)
+conn.close()  # what the interpreter does on its way out of an uncaught MemoryError,
+srv.close()   # before the process ends: on a busy machine that can take a while
+time.sleep(1.0)
+raise MemoryError
+"""
+
+
+def test_a_server_on_its_way_out_is_waited_for_and_its_end_explains_the_check(tmp_path):
+    """The check saw the connection close while the server was still ending: the runner
+    waits for the end (LocalTarget.settle), so the failure says what ended it."""
+    lab = write_lab(tmp_path / "labs", "crash", LAB_ONE_CHECK)
+    report = grade_in_process(lab, submission(tmp_path, SLOW_TO_DIE), "local", "linux",
+                              tmp_path / "results", progress=quiet)
+    (result,) = report.results
+    assert result.outcome.status == "failed"
+    assert "MemoryError" in report.crashes.get("one", ""), report.crashes
+    assert "your server exited with code 1" in result.outcome.explain(), result.outcome.explain()
+
+
+LAB_ONE_CHECK = """\
+lab: crash
+title: crashes
+exercises:
+  - id: one
+    title: t
+    model: select
+    checks:
+      - {check: line.basic, points: 1}
+"""

@@ -5,13 +5,14 @@
     target.prepare_load(load)       # Locust starting now, held until the load phase
     target.network_stage(plan, 20)  # the network checks, next to the server
     target.load_phase(load)         # Locust against it -> LoadStats
+    target.settle()                 # a server on its way out: let it end first
     target.server_state()           # '' while healthy, else how it ended
     target.exited()                 # whether it has ended
     target.server_log()             # what it printed (capped)
     target.stop()                   # everything torn down, also on Ctrl-C
 
-Methods a target implements: all of the above (prepare_load may stay the default,
-which does nothing), plus kill_server() (the
+Methods a target implements: all of the above (prepare_load and settle may stay the
+defaults, which do nothing), plus kill_server() (the
 watchdog's way to end a run that outlives limits.timeout). What both kinds
 share (the watchdog, the reasons a limit gives, the load environment) is here.
 """
@@ -68,6 +69,12 @@ class Target(ABC):
     @abstractmethod
     def load_phase(self, load: dict) -> LoadStats:
         """Run Locust against the server with lab.yaml's `load:` settings."""
+
+    def settle(self) -> None:
+        """Called after the checks, before server_state(): wait a little for a server
+        that is visibly ending, so that how it ended explains the checks it failed.
+        Optional (the default does nothing). Never raises."""
+        return None
 
     @abstractmethod
     def server_state(self) -> str:

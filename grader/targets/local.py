@@ -12,6 +12,7 @@ with IOLAB_SANDBOX=1, the server runs in grader/sandbox.py's sandbox instead
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -43,6 +44,7 @@ class LocalTarget(Target):
         self._reader: threading.Thread | None = None
         self.sandbox: sandbox.Sandbox | None = None
         self._load_proc = None  # Locust, grader/load/local.py (grader/load/warm.py)
+        self.listened = False  # whether a network stage found it listening
 
     def start(self) -> None:
         # A busy --port is bad input, refused by the runner before anything starts.
@@ -79,7 +81,29 @@ class LocalTarget(Target):
     def network_stage(self, plan: list[dict], wait: float) -> dict:
         # the server's pid: model.* checks read /proc/<pid> (grader/evidence.py)
         plan = [dict(item, server_pid=self.proc.pid if self.proc else None) for item in plan]
-        return run_network_stage(("127.0.0.1", self.port), plan, wait, alive=self.running)
+        result = run_network_stage(("127.0.0.1", self.port), plan, wait, alive=self.running)
+        self.listened = self.listened or bool(result.get("listening"))
+        return result
+
+    SETTLE = 3.0  # s a server that stopped listening gets to end
+
+    def settle(self) -> None:
+        # A Python server dying of an exception (MemoryError at its limit) closes its
+        # sockets while the interpreter shuts down, before the process ends: a check then
+        # sees the connection close, and on a busy machine the runner asked too early and
+        # found it alive with nothing in its log (test_sandbox, 6 runs in 24 beside CPU
+        # hogs). One that listened and now refuses connections is on its way out.
+        if not self.listened or not self.running():
+            return
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1.0).close()
+            return  # still serving
+        except OSError:
+            pass
+        try:
+            self.proc.wait(self.SETTLE)
+        except subprocess.TimeoutExpired:
+            pass
 
     def prepare_load(self, load: dict) -> None:
         self._load_proc = self._start_load(load)  # imports Locust, then waits at the gate
