@@ -78,8 +78,8 @@ pool-demo: venv
 	$(PYTHON) -m grader pool-demo $(if $(SERVER),--server $(SERVER))
 
 # Five pytest-xdist workers on two cores: many tests wait (reply timeouts, the load
-# lock), so with four both cores were 81% busy through a CI-settings run (/proc/stat
-# each second) and with five 89%: 646.5 s -> 592.2 s (2026-11-30). Load phases still
+# lock), so with four both cores were 82% busy through a CI-settings run (/proc/stat
+# each second) and with five 90%: 646.5 s -> 579-592 s (2026-11-30). Load phases still
 # run one at a time (the suite's IOLAB_LOAD_LOCK, conftest.py). Six were a minute
 # faster once but flaky (five timing failures in one run of a fresh clone). The
 # longest tests go first (--dist load, whose scheduler conftest.py replaces:
