@@ -273,22 +273,12 @@ raise MemoryError
 def test_a_server_on_its_way_out_is_waited_for_and_its_end_explains_the_check(tmp_path):
     """The check saw the connection close while the server was still ending: the runner
     waits for the end (LocalTarget.settle), so the failure says what ended it."""
-    lab = write_lab(tmp_path / "labs", "crash", LAB_ONE_CHECK)
+    lab = write_lab(tmp_path / "labs", "crash",  # line.basic alone
+                    FD_LIMIT_LAB.replace("      - {check: robust.fd_limit, points: 1, "
+                                         "connections: 1100}\n", ""))
     report = grade_in_process(lab, submission(tmp_path, SLOW_TO_DIE), "local", "linux",
                               tmp_path / "results", progress=quiet)
     (result,) = report.results
     assert result.outcome.status == "failed"
     assert "MemoryError" in report.crashes.get("one", ""), report.crashes
     assert "your server exited with code 1" in result.outcome.explain(), result.outcome.explain()
-
-
-LAB_ONE_CHECK = """\
-lab: crash
-title: crashes
-exercises:
-  - id: one
-    title: t
-    model: select
-    checks:
-      - {check: line.basic, points: 1}
-"""
