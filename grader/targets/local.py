@@ -98,8 +98,10 @@ class LocalTarget(Target):
         try:
             socket.create_connection(("127.0.0.1", self.port), timeout=1.0).close()
             return  # still serving
+        except ConnectionRefusedError:
+            pass  # no longer listening: on its way out
         except OSError:
-            pass
+            return  # a full backlog, say: still there
         try:
             self.proc.wait(self.SETTLE)
         except subprocess.TimeoutExpired:
